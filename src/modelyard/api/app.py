@@ -1,0 +1,60 @@
+"""The control plane's ASGI app: FastAPI for the REST API, a bare handler for invocations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from modelyard._version import __version__
+from modelyard.api import errors
+from modelyard.api.invocations import InvocationsProxy
+from modelyard.api.routers import (
+    algorithms,
+    endpoint_configs,
+    endpoints,
+    models,
+    objects,
+    system,
+    training_jobs,
+)
+from modelyard.services.platform import Platform
+from modelyard.store.models import Endpoint
+
+ROUTERS = (system, objects, training_jobs, models, endpoint_configs, endpoints, algorithms)
+
+
+def create_app(platform: Platform) -> InvocationsProxy:
+    proxy: InvocationsProxy
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        platform.start()
+        try:
+            yield
+        finally:
+            await proxy.close()
+            platform.stop()
+
+    app = FastAPI(
+        title="modelyard",
+        version=__version__,
+        description="Self-hosted machine learning: train, deploy and predict. Every /api/v1 "
+        "route needs 'Authorization: Bearer <token>'. Invocations: POST "
+        "/endpoints/{name}/invocations (SageMaker's runtime path).",
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    errors.install(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+
+    def endpoint_exists(name: str) -> bool:
+        with platform.db.session() as session:
+            return session.scalar(select(Endpoint.id).where(Endpoint.name == name)) is not None
+
+    proxy = InvocationsProxy(app, platform.routes, platform.admin_token, endpoint_exists)
+    proxy.fastapi = app  # type: ignore[attr-defined]
+    return proxy

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from modelyard.api.auth import platform, require_admin
+from modelyard.schemas.common import Page
+from modelyard.schemas.endpoints import CreateEndpoint, EndpointDescription
+
+router = APIRouter(prefix="/api/v1/endpoints", tags=["endpoints"],
+                   dependencies=[Depends(require_admin)])
+
+
+@router.post("", status_code=201)
+def create_endpoint(body: CreateEndpoint, request: Request) -> EndpointDescription:
+    return platform(request).endpoints.create(body)
+
+
+@router.get("")
+def list_endpoints(request: Request, status: str | None = None,
+                   name_contains: str | None = None,
+                   max_results: Annotated[int, Query(ge=1, le=1000)] = 50,
+                   next_token: str | None = None) -> Page[EndpointDescription]:
+    return platform(request).endpoints.list(status, name_contains, max_results, next_token)
+
+
+@router.get("/{name}")
+def describe_endpoint(name: str, request: Request) -> EndpointDescription:
+    return platform(request).endpoints.describe(name)
+
+
+@router.delete("/{name}", status_code=202)
+def delete_endpoint(name: str, request: Request) -> EndpointDescription:
+    return platform(request).endpoints.delete(name)

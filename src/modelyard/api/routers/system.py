@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from modelyard._version import __version__
+from modelyard.api.auth import platform, require_admin
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/ping")
+def ping() -> dict[str, str]:
+    """Liveness, without a token: how the SDK and CLI find out whether a server runs."""
+    return {"status": "ok", "service": "modelyard", "version": __version__}
+
+
+@router.get("/api/v1/info", dependencies=[Depends(require_admin)])
+def info(request: Request) -> dict[str, Any]:
+    p = platform(request)
+    return {
+        "version": __version__,
+        "url": p.control_url,
+        "home": str(p.settings.resolved_home),
+        "database": p.db.engine.url.render_as_string(hide_password=True),
+        "storage": p.storage_url if "@" not in p.storage_url else "(hidden)",
+        "default_bucket": p.default_bucket,
+        "cpu_slots": p.settings.cpu_slots,
+        "compute": p.settings.compute,
+    }

@@ -1,0 +1,362 @@
+"""The `modelyard` command: server, data, jobs, endpoints, models, algorithms, quickstart."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from modelyard.errors import ModelyardError, ServerNotRunning, UnexpectedStatusException
+from modelyard.settings import Settings
+
+app = typer.Typer(help="modelyard: train, deploy and predict on your own machines.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+server_app = typer.Typer(help="Start, stop and inspect the control-plane server.",
+                         no_args_is_help=True)
+data_app = typer.Typer(help="Object storage: upload, list, download, remove.",
+                       no_args_is_help=True)
+jobs_app = typer.Typer(help="Training jobs.", no_args_is_help=True)
+endpoints_app = typer.Typer(help="Real-time endpoints.", no_args_is_help=True)
+models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
+algorithms_app = typer.Typer(help="The built-in algorithm catalog.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+app.add_typer(data_app, name="data")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(endpoints_app, name="endpoints")
+app.add_typer(models_app, name="models")
+app.add_typer(algorithms_app, name="algorithms")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def session() -> Any:
+    from modelyard.sdk.session import Session
+
+    return Session(auto_start=False)
+
+
+def print_json(value: Any) -> None:
+    out.print_json(json.dumps(value, default=str))
+
+
+def table(columns: list[str], rows: list[list[Any]]) -> None:
+    grid = Table(*columns, box=None, pad_edge=False, header_style="bold")
+    for row in rows:
+        grid.add_row(*("" if v is None else str(v) for v in row))
+    out.print(grid)
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    from modelyard.storage.uri import parse_s3_uri
+
+    return parse_s3_uri(uri)
+
+
+def transfer_progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), console=err, transient=True)
+
+
+# -- server -------------------------------------------------------------------------------
+@server_app.command("start")
+def server_start(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    home: Annotated[Path | None, typer.Option(help="Home directory (data, jobs, token).")] = None,
+    foreground: Annotated[bool, typer.Option(help="Run in this terminal.")] = False,
+) -> None:
+    """Start the server (in the background unless --foreground)."""
+    from modelyard import server
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "home": home}.items()
+                 if v is not None}
+    settings = Settings(**overrides)
+    if foreground:
+        server.run_foreground(settings)
+        return
+    url = server.start_background(settings)
+    out.print(f"modelyard server running at {url} (home {settings.resolved_home}, log "
+              f"{server.ServerFiles(settings.resolved_home).log_file})")
+
+
+@server_app.command("stop")
+def server_stop(
+    home: Annotated[Path | None, typer.Option(help="Home of the server to stop.")] = None,
+) -> None:
+    """Stop the server started for this home."""
+    from modelyard import server
+
+    settings = Settings(**({"home": home} if home else {}))
+    pid = server.stop(settings)
+    out.print(f"modelyard server stopped (pid {pid})")
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Say whether a server answers, and where."""
+    from modelyard import server
+
+    settings = Settings()
+    url = settings.resolved_url
+    answer = server.ping(url)
+    if answer is None:
+        raise ServerNotRunning(f"no modelyard server answers at {url}")
+    info = session().client.get("/api/v1/info")
+    out.print(f"modelyard {answer['version']} running at {url}")
+    for key in ("home", "database", "storage", "default_bucket", "cpu_slots"):
+        out.print(f"  {key}: {info[key]}")
+
+
+# -- data ---------------------------------------------------------------------------------
+@data_app.command("upload")
+def data_upload(
+    path: Path,
+    bucket: Annotated[str | None, typer.Option(help="Bucket (default: the default bucket).")] = None,
+    prefix: Annotated[str, typer.Option(help="Key prefix.")] = "data",
+) -> None:
+    """Upload a file or a directory; prints its s3:// URI."""
+    s = session()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    if not files:
+        raise ModelyardError(f"{path} does not exist or holds no files")
+    total = sum(f.stat().st_size for f in files)
+    with transfer_progress() as progress:
+        task = progress.add_task(f"uploading {path.name}", total=total)
+        uri = s.upload_data(path, bucket=bucket, key_prefix=prefix,
+                            progress=lambda n: progress.advance(task, n))
+    out.print(uri)
+
+
+@data_app.command("ls")
+def data_ls(uri: Annotated[str | None, typer.Argument(help="s3://bucket/prefix")] = None) -> None:
+    """List buckets, or the objects under an s3:// prefix."""
+    s = session()
+    if uri is None:
+        for bucket in s.client.get("/api/v1/buckets")["buckets"]:
+            out.print(f"s3://{bucket}")
+        return
+    bucket, prefix = split_uri(uri)
+    rows = [[o["last_modified"][:19], o["size"], f"s3://{bucket}/{o['key']}"]
+            for o in s.client.paginate(f"/api/v1/buckets/{bucket}/objects", {"prefix": prefix},
+                                       key="objects")]
+    table(["modified", "size", "uri"], rows)
+
+
+@data_app.command("download")
+def data_download(uri: str, dest: Path) -> None:
+    """Download an object, or every object under a prefix, into DEST."""
+    s = session()
+    bucket, key = split_uri(uri)
+    with transfer_progress() as progress:
+        task = progress.add_task(f"downloading {uri}", total=None)
+        files = s.download_data(dest, bucket, key, progress=lambda n: progress.advance(task, n))
+    for file in files:
+        out.print(file)
+
+
+@data_app.command("rm")
+def data_rm(uri: str, recursive: Annotated[bool, typer.Option("--recursive", "-r")] = False) -> None:
+    """Remove an object (or, with --recursive, everything under a prefix)."""
+    s = session()
+    bucket, key = split_uri(uri)
+    keys = s.list_s3_files(bucket, key) if recursive else [key]
+    for k in keys:
+        s.client.request("DELETE", s._object_path(bucket, k))
+        out.print(f"deleted s3://{bucket}/{k}")
+
+
+# -- jobs ---------------------------------------------------------------------------------
+def parse_pairs(values: list[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise ModelyardError(f"{what} {value!r} is not NAME=VALUE")
+        pairs[key] = val
+    return pairs
+
+
+@jobs_app.command("train")
+def jobs_train(
+    algorithm: Annotated[str, typer.Option(help="Built-in algorithm, e.g. xgboost.")],
+    train: Annotated[str, typer.Option(help="s3:// URI of the train channel.")],
+    validation: Annotated[str | None, typer.Option(help="s3:// URI of the validation channel.")] = None,
+    hp: Annotated[list[str] | None, typer.Option("--hp", help="Hyperparameter NAME=VALUE (repeat).")] = None,
+    name: Annotated[str | None, typer.Option(help="Job name (default: generated).")] = None,
+    content_type: Annotated[str, typer.Option(help="Content type of the channels.")] = "text/csv",
+    instance_type: str = "local",
+    output_path: str | None = None,
+    max_run: Annotated[int | None, typer.Option(help="Max runtime in seconds.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the job's log until it ends.")] = True,
+) -> None:
+    """Start a training job (and follow it)."""
+    from modelyard.sdk.estimator import Estimator
+    from modelyard.sdk.inputs import TrainingInput
+
+    estimator = Estimator(algorithm=algorithm, hyperparameters=parse_pairs(hp or [], "--hp"),
+                          instance_type=instance_type, output_path=output_path, max_run=max_run,
+                          session=session())
+    inputs = {"train": TrainingInput(train, content_type)}
+    if validation:
+        inputs["validation"] = TrainingInput(validation, content_type)
+    estimator.fit(inputs, wait=False, job_name=name)
+    job = estimator.latest_training_job
+    assert job is not None
+    out.print(f"training job {job.name} created")
+    if wait:
+        description = job.wait(logs=True)
+        out.print(f"model artifact: {description['model_artifact']}")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[str | None, typer.Option(help="InProgress, Completed, Failed, Stopping, Stopped")] = None,
+    name_contains: str | None = None,
+    max_results: int = 50,
+) -> None:
+    """List training jobs, newest first."""
+    page = session().client.get("/api/v1/training-jobs", params={
+        k: v for k, v in {"status": status, "name_contains": name_contains,
+                          "max_results": max_results}.items() if v is not None})
+    table(["name", "status", "secondary", "algorithm", "created"],
+          [[j["name"], j["status"], j["secondary_status"], j["algorithm"], j["created_at"][:19]]
+           for j in page["items"]])
+
+
+@jobs_app.command("describe")
+def jobs_describe(name: str) -> None:
+    """Everything about one training job, as JSON."""
+    print_json(session().describe_training_job(name))
+
+
+@jobs_app.command("logs")
+def jobs_logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = False) -> None:
+    """Print a job's log (and keep following it with --follow)."""
+    from modelyard.sdk.jobs import TrainingJob
+
+    job = TrainingJob(session(), name)
+    offset = 0
+    while True:
+        text, offset, complete = job.logs(offset)
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        if not follow or complete:
+            return
+        time.sleep(0.5)
+
+
+@jobs_app.command("stop")
+def jobs_stop(name: str) -> None:
+    """Stop a training job (SIGTERM, then SIGKILL after a grace period)."""
+    description = session().client.post(f"/api/v1/training-jobs/{name}/stop")
+    out.print(f"training job {name}: {description['status']}")
+
+
+# -- endpoints and models -------------------------------------------------------------------
+@endpoints_app.command("list")
+def endpoints_list(status: str | None = None) -> None:
+    """List endpoints."""
+    page = session().client.get("/api/v1/endpoints",
+                                params={"status": status} if status else None)
+    table(["name", "status", "instances", "url"],
+          [[e["name"], e["status"], len(e["instances"]), e["url"]] for e in page["items"]])
+
+
+@endpoints_app.command("describe")
+def endpoints_describe(name: str) -> None:
+    """Everything about one endpoint, as JSON."""
+    print_json(session().describe_endpoint(name))
+
+
+@endpoints_app.command("invoke")
+def endpoints_invoke(
+    name: str,
+    body: Annotated[str | None, typer.Option(help="Request body, e.g. '1.5,2,3'.")] = None,
+    file: Annotated[Path | None, typer.Option(help="Read the body from this file.")] = None,
+    content_type: str = "text/csv",
+    accept: str = "application/json",
+) -> None:
+    """Send one request to an endpoint and print the answer."""
+    if (body is None) == (file is None):
+        raise ModelyardError("give exactly one of --body or --file")
+    data = body.encode() if body is not None else file.read_bytes()  # type: ignore[union-attr]
+    s = session()
+    response = s.client.request("POST", f"/endpoints/{name}/invocations", content=data,
+                                headers={"Content-Type": content_type, "Accept": accept})
+    sys.stdout.write(response.text if response.text.endswith("\n") else response.text + "\n")
+
+
+@endpoints_app.command("delete")
+def endpoints_delete(name: str) -> None:
+    """Delete an endpoint (its instances stop)."""
+    s = session()
+    s.delete_endpoint(name)
+    s.wait_for_endpoint_deleted(name)
+    out.print(f"endpoint {name} deleted")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List registered models."""
+    page = session().client.get("/api/v1/models")
+    table(["name", "algorithm", "model data", "created"],
+          [[m["name"], m["algorithm"], m["model_data"], m["created_at"][:19]]
+           for m in page["items"]])
+
+
+@algorithms_app.command("list")
+def algorithms_list() -> None:
+    """List the built-in algorithms."""
+    rows = [[a["name"], ", ".join(a["problem_types"]), a["description"]]
+            for a in session().client.get("/api/v1/algorithms")]
+    table(["name", "problems", "description"], rows)
+
+
+@algorithms_app.command("describe")
+def algorithms_describe(name: str) -> None:
+    """An algorithm's hyperparameters, channels and metrics."""
+    print_json(session().client.get(f"/api/v1/algorithms/{name}"))
+
+
+# -- quickstart ---------------------------------------------------------------------------
+@app.command("quickstart")
+def quickstart(keep: Annotated[bool, typer.Option(help="Keep the endpoint running.")] = False) -> None:
+    """Train xgboost on bundled data, deploy it, predict, print the accuracy."""
+    from modelyard import quickstart as qs
+
+    result = qs.run(keep=keep, say=out.print)
+    out.print(f"[bold green]quickstart done[/] in {result.seconds:.1f}s: accuracy "
+              f"{result.accuracy:.3f}")
+
+
+def main() -> None:
+    try:
+        app()
+    except UnexpectedStatusException as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise SystemExit(1) from None
+    except ModelyardError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Local processes that outlive the server: started in their own session, found again by pid.
+
+A restarted server cannot `wait()` on a process it did not start, so every process is recorded
+as (pid, create time): the pair tells a survivor from an unrelated process that reused the pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+
+@dataclass
+class ProcessRef:
+    pid: int
+    started_at: float
+    popen: subprocess.Popen[bytes] | None = None  # only when this server started it
+
+    def is_alive(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return is_alive(self.pid, self.started_at)
+
+    def exit_code(self) -> int | None:
+        """The exit code when known (our own child), else None."""
+        if self.popen is not None:
+            return self.popen.poll()
+        return None
+
+
+def is_alive(pid: int, started_at: float | None) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        if started_at is not None and abs(proc.create_time() - started_at) > 1.0:
+            return False
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def spawn(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path
+) -> ProcessRef:
+    """Start argv in a new session (its own process group) with stdout+stderr to log_path."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab", buffering=0) as log:
+        popen = subprocess.Popen(
+            list(argv), cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+        )
+    try:
+        started_at = psutil.Process(popen.pid).create_time()
+    except psutil.NoSuchProcess:
+        started_at = 0.0
+    return ProcessRef(popen.pid, started_at, popen)
+
+
+def signal_tree(pid: int, sig: int) -> None:
+    """Send sig to the process group the process leads, and to any descendants outside it."""
+    try:
+        descendants = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for child in descendants:
+        try:
+            child.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
+
+
+def terminate(pid: int) -> None:
+    signal_tree(pid, signal.SIGTERM)
+
+
+def kill(pid: int) -> None:
+    signal_tree(pid, signal.SIGKILL)
+
+
+def reap(ref: ProcessRef) -> None:
+    if ref.popen is not None:
+        ref.popen.poll()

@@ -1,0 +1,218 @@
+"""The endpoint reconciler: keeps one model-server process per desired instance, ready or not.
+
+Each tick it compares the endpoints in the database with the processes it knows: it starts
+missing instances, pings starting ones until they answer, restarts crashed ones, fails an
+endpoint whose instances cannot start, and tears down deleted endpoints. The routing table the
+invocation path reads is rebuilt from what is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from modelyard.compute import processes
+from modelyard.controllers.jobs import log_tail
+from modelyard.controllers.routing import RoutingTable
+from modelyard.settings import Settings
+from modelyard.store import Database
+from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance, Model
+
+logger = logging.getLogger("modelyard.endpoints")
+
+TICK_SECONDS = 0.25
+START_TIMEOUT_SECONDS = 180.0
+MAX_START_FAILURES = 3
+LOG_FILE = "server.log"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class EndpointController:
+    def __init__(self, db: Database, settings: Settings, storage_url: str,
+                 routes: RoutingTable) -> None:
+        self.db = db
+        self.settings = settings
+        self.storage_url = storage_url
+        self.routes = routes
+        self.dir = settings.resolved_home / "endpoints"
+        self._launched_at: dict[int, float] = {}
+        self._http = httpx.Client(timeout=1.0)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="endpoint-controller",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, stop_instances: bool = True) -> None:
+        """Stop reconciling; on a graceful shutdown also stop the model servers (they come
+        back at the next start, since the database still says the endpoint is InService)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if stop_instances:
+            with self.db.session() as session:
+                for instance in session.scalars(select(EndpointInstance)
+                                                .where(EndpointInstance.pid.is_not(None))):
+                    self._kill(instance)
+                    instance.status = "Pending"
+        self._http.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the controller must outlive one bad tick
+                logger.exception("endpoint controller tick failed")
+            self._wake.wait(TICK_SECONDS)
+            self._wake.clear()
+
+    # -- one reconciliation pass -----------------------------------------------------------
+    def tick(self) -> None:
+        with self.db.session() as session:
+            endpoints = session.scalars(
+                select(Endpoint).options(selectinload(Endpoint.instances))
+            ).all()
+            ready: dict[str, list[str]] = {}
+            for endpoint in endpoints:
+                if endpoint.status == "Deleting":
+                    self._delete(session, endpoint)
+                    continue
+                if endpoint.status == "Failed":
+                    continue
+                urls = self._reconcile(session, endpoint)
+                if urls:
+                    ready[endpoint.name] = urls
+            self.routes.replace(ready, known={e.name for e in endpoints})
+
+    def _reconcile(self, session: Session, endpoint: Endpoint) -> list[str]:
+        ready: list[str] = []
+        for instance in endpoint.instances:
+            alive = instance.pid is not None and processes.is_alive(instance.pid,
+                                                                      instance.pid_started_at)
+            if instance.pid is not None and not alive:
+                instance.last_error = log_tail(Path(instance.work_dir or ".") / LOG_FILE)
+                if instance.status == "InService":
+                    logger.warning("instance %s/%s crashed; restarting", endpoint.name,
+                                   instance.index)
+                    instance.restarts += 1
+                else:
+                    instance.restarts += 1
+                instance.pid = None
+                instance.status = "Pending"
+                if endpoint.status == "Creating" and instance.restarts >= MAX_START_FAILURES:
+                    self._fail(endpoint, instance)
+                    return []
+            if instance.pid is None:
+                self._launch(session, endpoint, instance)
+                continue
+            if instance.status != "InService":
+                if self._ping(instance.port):
+                    instance.status = "InService"
+                    self._launched_at.pop(instance.id, None)
+                elif (time.monotonic() - self._launched_at.setdefault(instance.id,
+                                                                       time.monotonic())
+                      > START_TIMEOUT_SECONDS):
+                    self._kill(instance)
+                    instance.last_error = (f"the model server did not answer /ping within "
+                                           f"{START_TIMEOUT_SECONDS:.0f}s")
+            if instance.status == "InService":
+                ready.append(f"http://127.0.0.1:{instance.port}")
+        if endpoint.status == "Creating" and len(ready) == len(endpoint.instances):
+            endpoint.status = "InService"
+            endpoint.failure_reason = None
+            logger.info("endpoint %s is InService", endpoint.name)
+        return ready
+
+    def _fail(self, endpoint: Endpoint, instance: EndpointInstance) -> None:
+        endpoint.status = "Failed"
+        endpoint.failure_reason = (
+            f"instance {instance.index} of variant {instance.variant_name} failed to start "
+            f"{instance.restarts} times; last log lines:\n{instance.last_error or '(none)'}")
+        for other in endpoint.instances:
+            self._kill(other)
+            other.status = "Failed"
+        logger.warning("endpoint %s failed", endpoint.name)
+
+    def _ping(self, port: int | None) -> bool:
+        if port is None:
+            return False
+        try:
+            return self._http.get(f"http://127.0.0.1:{port}/ping").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _launch(self, session: Session, endpoint: Endpoint, instance: EndpointInstance) -> None:
+        config = session.scalar(select(EndpointConfig)
+                                .where(EndpointConfig.name == endpoint.endpoint_config_name))
+        variant = next((v for v in (config.production_variants if config else [])
+                        if v["variant_name"] == instance.variant_name), None)
+        model = variant and session.scalar(select(Model)
+                                           .where(Model.name == variant["model_name"]))
+        if model is None:
+            endpoint.status = "Failed"
+            endpoint.failure_reason = ("the endpoint config or model it names no longer exists")
+            return
+        work_dir = self.dir / endpoint.name / f"{instance.variant_name}-{instance.index}"
+        if work_dir.exists():
+            shutil.rmtree(work_dir, ignore_errors=True)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        argv = [sys.executable, "-m", "modelyard.runtime.serving",
+                "--model-data", model.model_data, "--algorithm", model.algorithm or "",
+                "--host", "127.0.0.1", "--port", str(port), "--work-dir", str(work_dir),
+                "--storage-url", self.storage_url]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+        env.update(model.environment)
+        env["PYTHONUNBUFFERED"] = "1"
+        ref = processes.spawn(argv, cwd=work_dir, env=env, log_path=work_dir / LOG_FILE)
+        instance.pid = ref.pid
+        instance.pid_started_at = ref.started_at
+        instance.port = port
+        instance.work_dir = str(work_dir)
+        instance.status = "Starting"
+        self._launched_at[instance.id] = time.monotonic()
+        logger.info("started instance %s/%s on port %s (pid %s)", endpoint.name,
+                    instance.index, port, ref.pid)
+
+    def _kill(self, instance: EndpointInstance) -> None:
+        if instance.pid is None:
+            return
+        pid = instance.pid
+        if processes.is_alive(pid, instance.pid_started_at):
+            processes.terminate(pid)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and processes.is_alive(pid,
+                                                                      instance.pid_started_at):
+                time.sleep(0.05)
+            if processes.is_alive(pid, instance.pid_started_at):
+                processes.kill(pid)
+        instance.pid = None
+
+    def _delete(self, session: Session, endpoint: Endpoint) -> None:
+        for instance in endpoint.instances:
+            self._kill(instance)
+        shutil.rmtree(self.dir / endpoint.name, ignore_errors=True)
+        session.delete(endpoint)
+        logger.info("endpoint %s deleted", endpoint.name)

@@ -1,0 +1,41 @@
+"""Which model-server instances answer for each endpoint, read on every invocation.
+
+The reconciler replaces the whole table at once; readers only ever see a complete table, so
+the hot path takes no lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+
+class RoutingTable:
+    def __init__(self) -> None:
+        self._routes: dict[str, tuple[list[str], Iterator[int]]] = {}
+        self._known: frozenset[str] = frozenset()
+
+    def replace(self, ready: dict[str, list[str]], known: set[str]) -> None:
+        current = self._routes
+        routes = {}
+        for name, urls in ready.items():
+            old = current.get(name)
+            # Keep the round-robin position when nothing changed, so balance is even.
+            routes[name] = old if old and old[0] == urls else (urls, itertools.count())
+        self._routes = routes
+        self._known = frozenset(known)
+
+    def pick(self, endpoint: str) -> str | None:
+        """An instance base URL, round robin; None when the endpoint has none ready."""
+        entry = self._routes.get(endpoint)
+        if entry is None:
+            return None
+        urls, counter = entry
+        return urls[next(counter) % len(urls)]
+
+    def instances(self, endpoint: str) -> list[str]:
+        entry = self._routes.get(endpoint)
+        return list(entry[0]) if entry else []
+
+    def knows(self, endpoint: str) -> bool:
+        return endpoint in self._known

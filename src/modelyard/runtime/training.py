@@ -1,0 +1,155 @@
+"""The training job process: lay out the work dir, fetch channels, train, upload the model.
+
+Run as `python -m modelyard.runtime.training WORK_DIR`; the control plane has written
+WORK_DIR/job.json and passes the job's own token in MODELYARD_JOB_TOKEN. This process never
+touches the metadata store: it reports over HTTP, and leaves result.json behind so that a
+control plane that restarted meanwhile still learns how the job ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tarfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from modelyard.errors import InvalidRequest, ModelyardError
+from modelyard.runtime.layout import JobLayout, write_json
+from modelyard.runtime.reporter import Reporter
+
+
+def log(message: str) -> None:
+    print(f"[modelyard] {message}", flush=True)
+
+
+def write_configs(layout: JobLayout, spec: dict[str, Any]) -> None:
+    """input/config/*.json exactly as SageMaker writes them (hyperparameters all strings)."""
+    write_json(layout.config_dir / "hyperparameters.json",
+               {k: str(v) for k, v in spec["hyperparameters"].items()})
+    write_json(layout.config_dir / "inputdataconfig.json", {
+        c["channel"]: {"ContentType": c["content_type"], "TrainingInputMode": "File",
+                       "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+        for c in spec["channels"]
+    })
+    write_json(layout.config_dir / "resourceconfig.json", {
+        "current_host": spec["current_host"], "hosts": spec["hosts"],
+        "network_interface_name": "lo",
+        "current_instance_type": spec["instance_type"],
+        "current_group_name": "homogeneousCluster",
+        "instance_groups": [{"instance_group_name": "homogeneousCluster",
+                             "instance_type": spec["instance_type"], "hosts": spec["hosts"]}],
+    })
+
+
+def fetch_channels(layout: JobLayout, spec: dict[str, Any]) -> dict[str, Path]:
+    from modelyard.storage import open_store
+
+    store = open_store(spec["storage_url"])
+    channels: dict[str, Path] = {}
+    for channel in spec["channels"]:
+        dest = layout.channel_dir(channel["channel"])
+        dest.mkdir(parents=True, exist_ok=True)
+        uri = channel["uri"]
+        if uri.startswith("file://"):
+            source = Path(uri[len("file://"):])
+            files = [source] if source.is_file() else sorted(
+                p for p in source.rglob("*") if p.is_file())
+            for path in files:
+                target = dest / (path.name if source.is_file() else path.relative_to(source))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    target.symlink_to(path.resolve())
+        else:
+            files = store.materialize(uri, dest, link=True)
+        log(f"channel {channel['channel']}: {len(files)} file(s) from {uri}")
+        channels[channel["channel"]] = dest
+    return channels
+
+
+def pack_and_upload(layout: JobLayout, spec: dict[str, Any]) -> str:
+    from modelyard.storage import open_store, parse_s3_uri
+
+    archive = layout.output_dir / "model.tar.gz"
+    with tarfile.open(archive, "w:gz", compresslevel=6) as tar:
+        for path in sorted(layout.model_dir.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(layout.model_dir)), recursive=False)
+    model_uri = f"{spec['output_path'].rstrip('/')}/{spec['name']}/output/model.tar.gz"
+    bucket, key = parse_s3_uri(model_uri)
+    open_store(spec["storage_url"]).upload_file(archive, bucket, key,
+                                                content_type="application/x-gzip")
+    log(f"model artifact: {model_uri} ({archive.stat().st_size} bytes)")
+    return model_uri
+
+
+def train_builtin(layout: JobLayout, spec: dict[str, Any], channels: dict[str, Path],
+                  reporter: Reporter) -> None:
+    from modelyard.algorithms.base import TrainingContext
+    from modelyard.algorithms.registry import get_algorithm
+
+    algorithm = get_algorithm(spec["algorithm"])
+    hyperparameters = algorithm.validate(spec["hyperparameters"])
+    ctx = TrainingContext(
+        work_dir=layout.root,
+        hyperparameters=hyperparameters,
+        channels=channels,
+        content_types={c["channel"]: c["content_type"] for c in spec["channels"]},
+        report_metric=reporter.metric,
+        num_cpus=int(spec["num_cpus"]),
+        log=lambda line: print(line, flush=True),
+    )
+    algorithm.train(ctx)
+
+
+def failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, InvalidRequest):
+        return f"ClientError: {exc.message}"
+    if isinstance(exc, ModelyardError):
+        return f"AlgorithmError: {exc.message}"
+    return f"AlgorithmError: {type(exc).__name__}: {exc}"
+
+
+def run(work_dir: Path) -> int:
+    layout = JobLayout(work_dir)
+    spec = json.loads(layout.spec_file.read_text())
+    reporter = Reporter(spec["control_url"], spec["name"], os.environ.get("MODELYARD_JOB_TOKEN", ""))
+    started = time.monotonic()
+    try:
+        layout.create()
+        write_configs(layout, spec)
+        reporter.status("Downloading", "Downloading input data")
+        channels = fetch_channels(layout, spec)
+        reporter.status("Training", "Training in progress")
+        log(f"training {spec['algorithm']} with {spec['num_cpus']} CPU(s)")
+        train_builtin(layout, spec, channels, reporter)
+        reporter.flush()
+        reporter.status("Uploading", "Uploading generated training model")
+        model_uri = pack_and_upload(layout, spec)
+        write_json(layout.result_file, {"status": "Completed", "model_artifact": model_uri})
+        log(f"completed in {time.monotonic() - started:.1f}s")
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - every failure must leave a reason behind
+        traceback.print_exc()
+        reason = (layout.failure_file.read_text().strip() if layout.failure_file.exists()
+                  else failure_reason(exc))
+        if not layout.failure_file.exists():
+            layout.failure_file.parent.mkdir(parents=True, exist_ok=True)
+            layout.failure_file.write_text(reason + "\n")
+        write_json(layout.result_file, {"status": "Failed", "failure_reason": reason[:4000]})
+        return 1
+    finally:
+        reporter.close()
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        print("usage: python -m modelyard.runtime.training WORK_DIR", file=sys.stderr)
+        raise SystemExit(2)
+    raise SystemExit(run(Path(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from modelyard.schemas.common import Strict
+
+
+class CreateModel(Strict):
+    name: str
+    model_data: str = Field(description="s3:// URI of model.tar.gz")
+    algorithm: str | None = None
+    environment: dict[str, str] = {}
+    training_job_name: str | None = None
+    tags: dict[str, str] = {}
+
+
+class ModelDescription(CreateModel):
+    created_at: datetime
+
+
+class ProductionVariant(Strict):
+    variant_name: str = "AllTraffic"
+    model_name: str
+    initial_instance_count: int = Field(default=1, ge=1, le=64)
+    instance_type: str = "local"
+    initial_variant_weight: float = Field(default=1.0, ge=0)
+
+
+class CreateEndpointConfig(Strict):
+    name: str
+    production_variants: list[ProductionVariant] = Field(min_length=1, max_length=1)
+    tags: dict[str, str] = {}
+
+
+class EndpointConfigDescription(CreateEndpointConfig):
+    created_at: datetime
+
+
+class CreateEndpoint(Strict):
+    name: str
+    endpoint_config_name: str
+    tags: dict[str, str] = {}
+
+
+class InstanceDescription(Strict):
+    variant_name: str
+    index: int
+    status: str
+    port: int | None
+    pid: int | None
+    restarts: int
+    last_error: str | None = None
+
+
+class EndpointDescription(Strict):
+    name: str
+    endpoint_config_name: str
+    status: str
+    failure_reason: str | None = None
+    url: str | None = None
+    instances: list[InstanceDescription] = []
+    tags: dict[str, str] = {}
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from modelyard.schemas.common import Strict
+
+DEFAULT_MAX_RUNTIME_SECONDS = 86400
+
+
+class Channel(Strict):
+    channel: str = Field(description="Channel name, e.g. train or validation.")
+    uri: str = Field(description="s3://bucket/key-or-prefix or file:///path")
+    content_type: str = "text/csv"
+
+
+class CreateTrainingJob(Strict):
+    name: str
+    algorithm: str
+    hyperparameters: dict[str, Any] = {}
+    inputs: list[Channel] = []
+    output_path: str | None = None
+    instance_type: str = "local"
+    instance_count: int = Field(default=1, ge=1)
+    max_runtime_seconds: int = Field(default=DEFAULT_MAX_RUNTIME_SECONDS, ge=1)
+    environment: dict[str, str] = {}
+    tags: dict[str, str] = {}
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _as_strings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # SageMaker keeps every hyperparameter as a string; the algorithm parses and checks it.
+        return {
+            str(k): (v if isinstance(v, str) else ("true" if v is True else "false")
+                     if isinstance(v, bool) else str(v))
+            for k, v in value.items()
+            if v is not None
+        }
+
+
+class StatusTransition(Strict):
+    status: str
+    status_message: str = ""
+    start_time: datetime
+    end_time: datetime | None = None
+
+
+class FinalMetric(Strict):
+    name: str
+    value: float
+    timestamp: datetime
+
+
+class TrainingJobDescription(Strict):
+    name: str
+    status: str
+    secondary_status: str
+    failure_reason: str | None = None
+    algorithm: str | None
+    hyperparameters: dict[str, str]
+    inputs: list[Channel]
+    output_path: str
+    instance_type: str
+    instance_count: int
+    cpus: int
+    max_runtime_seconds: int
+    environment: dict[str, str]
+    tags: dict[str, str]
+    model_artifact: str | None = None
+    final_metrics: list[FinalMetric] = []
+    secondary_status_transitions: list[StatusTransition] = []
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    billable_seconds: int | None = None
+
+
+class TrainingJobSummary(Strict):
+    name: str
+    status: str
+    secondary_status: str
+    algorithm: str | None
+    created_at: datetime
+    ended_at: datetime | None = None
+
+
+class MetricPointIn(Strict):
+    name: str
+    value: float
+    step: int | None = None
+    timestamp: datetime | None = None
+
+
+class JobReport(Strict):
+    """What a job process reports about itself (with its own job token)."""
+
+    secondary_status: str | None = None
+    status_message: str = ""
+    metrics: list[MetricPointIn] = []
+
+
+class MetricPointOut(Strict):
+    name: str
+    value: float
+    step: int | None
+    timestamp: datetime
+
+
+class LogChunk(Strict):
+    text: str
+    next_offset: int
+    complete: bool = Field(description="True when the job has ended and nothing more will come.")

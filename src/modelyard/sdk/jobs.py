@@ -1,0 +1,93 @@
+"""A training job as the SDK sees it: describe, wait with streamed logs, stop."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from rich.console import Console
+
+from modelyard.errors import UnexpectedStatusException
+from modelyard.sdk.session import Session
+
+TERMINAL = ("Completed", "Failed", "Stopped")
+POLL_SECONDS = 0.25
+
+
+class TrainingJob:
+    def __init__(self, session: Session, name: str) -> None:
+        self.session = session
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"TrainingJob({self.name!r})"
+
+    @property
+    def job_name(self) -> str:
+        return self.name
+
+    def describe(self) -> dict[str, Any]:
+        return self.session.describe_training_job(self.name)
+
+    def stop(self) -> None:
+        self.session.client.post(f"/api/v1/training-jobs/{self.name}/stop")
+
+    def logs(self, offset: int = 0) -> tuple[str, int, bool]:
+        chunk = self.session.client.get(f"/api/v1/training-jobs/{self.name}/logs",
+                                        params={"offset": offset})
+        return chunk["text"], chunk["next_offset"], chunk["complete"]
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return self.session.client.get(  # type: ignore[no-any-return]
+            f"/api/v1/training-jobs/{self.name}/metrics")
+
+    def wait(self, logs: bool = True, out: TextIO | None = None) -> dict[str, Any]:
+        """Block until the job ends, streaming its log with a live status line.
+
+        Raises UnexpectedStatusException (with the failure reason) unless it Completed.
+        """
+        console = Console(file=out or sys.stderr, highlight=False, soft_wrap=True)
+        started = time.monotonic()
+        offset = 0
+        description = self.describe()
+        with console.status("", spinner="dots") as status:
+            while True:
+                if logs:
+                    text, offset, complete = self.logs(offset)
+                    if text:
+                        console.out(text.rstrip("\n"), highlight=False)
+                else:
+                    complete = description["status"] in TERMINAL
+                if description["status"] in TERMINAL and (complete or not logs):
+                    break
+                status.update(f"[bold]{self.name}[/]: {description['status']} - "
+                              f"{description['secondary_status']} "
+                              f"({time.monotonic() - started:.0f}s)")
+                time.sleep(POLL_SECONDS)
+                description = self.describe()
+        self._print_summary(console, description)
+        if description["status"] != "Completed":
+            reason = description.get("failure_reason") or description["secondary_status"]
+            raise UnexpectedStatusException(
+                f"training job {self.name} ended {description['status']}: {reason}",
+                actual_status=description["status"],
+                details={"name": self.name, "failure_reason": description.get("failure_reason")})
+        return description
+
+    @staticmethod
+    def _print_summary(console: Console, description: dict[str, Any]) -> None:
+        transitions = description.get("secondary_status_transitions", [])
+        steps = []
+        for t in transitions:
+            if t.get("end_time") and t["status"] not in TERMINAL:
+                seconds = _seconds(t["start_time"], t["end_time"])
+                steps.append(f"{t['status']} {seconds:.2f}s")
+        console.print(f"{description['name']}: {description['status']}"
+                      + (f" ({', '.join(steps)})" if steps else ""), highlight=False)
+
+
+def _seconds(start: str, end: str) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()

@@ -1,0 +1,83 @@
+"""Predictor: send data to a live endpoint and read its answer back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from modelyard.sdk.client import raise_for_error
+from modelyard.sdk.deserializers import BaseDeserializer, JSONDeserializer
+from modelyard.sdk.serializers import BaseSerializer, CSVSerializer
+from modelyard.sdk.session import Session
+
+
+class Predictor:
+    """Like SageMaker's Predictor: `predict(data)` serializes, invokes, deserializes.
+
+    Defaults suit the built-in algorithms: rows go out as CSV (NumPy arrays, DataFrames,
+    lists, strings) and the answer comes back as JSON ({"predictions": [...]}).
+    """
+
+    def __init__(self, endpoint_name: str, sagemaker_session: Session | None = None,
+                 serializer: BaseSerializer | None = None,
+                 deserializer: BaseDeserializer | None = None, *,
+                 session: Session | None = None) -> None:
+        self.endpoint_name = endpoint_name
+        self.session = session or sagemaker_session or Session()
+        self.serializer = serializer or CSVSerializer()
+        self.deserializer = deserializer or JSONDeserializer()
+        headers = {"Authorization": f"Bearer {self.session.token}"} if self.session.token else {}
+        self._http = httpx.Client(base_url=self.session.url, headers=headers, timeout=60.0)
+
+    def __repr__(self) -> str:
+        return f"Predictor(endpoint_name={self.endpoint_name!r})"
+
+    @property
+    def url(self) -> str:
+        return f"{self.session.url}/endpoints/{self.endpoint_name}/invocations"
+
+    @property
+    def content_type(self) -> str:
+        return self.serializer.CONTENT_TYPE
+
+    @property
+    def accept(self) -> str:
+        accept = self.deserializer.ACCEPT
+        return accept if isinstance(accept, str) else ", ".join(accept)
+
+    def predict(self, data: Any, initial_args: dict[str, str] | None = None) -> Any:
+        body = self.serializer.serialize(data)
+        headers = {"Content-Type": self.content_type, "Accept": self.accept}
+        for key, value in (initial_args or {}).items():
+            if key == "ContentType":
+                headers["Content-Type"] = value
+            elif key == "Accept":
+                headers["Accept"] = value
+        response = self._http.post(f"/endpoints/{self.endpoint_name}/invocations",
+                                   content=body, headers=headers)
+        raise_for_error(response)
+        return self.deserializer.deserialize(response.content,
+                                             response.headers.get("content-type", ""))
+
+    def describe(self) -> dict[str, Any]:
+        return self.session.describe_endpoint(self.endpoint_name)
+
+    def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
+        description = self.describe()
+        self.session.delete_endpoint(self.endpoint_name)
+        if delete_endpoint_config:
+            self.session.wait_for_endpoint_deleted(self.endpoint_name)
+            try:
+                self.session.client.delete(
+                    f"/api/v1/endpoint-configs/{description['endpoint_config_name']}")
+            except Exception:  # noqa: BLE001 - a shared config may still be in use elsewhere
+                pass
+        self._http.close()
+
+    def delete_model(self) -> None:
+        description = self.describe()
+        config = self.session.client.get(
+            f"/api/v1/endpoint-configs/{description['endpoint_config_name']}")
+        for variant in config["production_variants"]:
+            self.session.client.delete(f"/api/v1/models/{variant['model_name']}")

@@ -1,0 +1,175 @@
+"""Session: the connection to a modelyard server, and SageMaker's data helpers.
+
+`Session()` talks to MODELYARD_URL when set. Otherwise it looks for a server on the default
+local address and, when nothing answers there, starts one in the background and says so — the
+way `ray.init()` does — so a notebook needs no setup step.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from modelyard import server
+from modelyard.errors import ModelyardError, ServerNotRunning
+from modelyard.sdk.client import ApiClient
+from modelyard.services.auth import read_token
+from modelyard.settings import Settings
+from modelyard.storage.uri import join_s3_uri
+
+UPLOAD_CHUNK = 1 << 20
+Progress = Callable[[int], None]
+
+
+def _file_chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(UPLOAD_CHUNK):
+            if progress:
+                progress(len(chunk))
+            yield chunk
+
+
+class Session:
+    def __init__(self, url: str | None = None, token: str | None = None, *,
+                 auto_start: bool = True, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        explicit = url or self.settings.url
+        self.url = (explicit or self.settings.resolved_url).rstrip("/")
+        if server.ping(self.url) is None:
+            if explicit or not auto_start:
+                raise ServerNotRunning(f"no modelyard server answers at {self.url}; start one "
+                                       "with 'modelyard server start'")
+            self.url = server.start_background(self.settings)
+            print(f"Started a local modelyard server at {self.url} (home "
+                  f"{self.settings.resolved_home}); stop it with 'modelyard server stop'.",
+                  file=sys.stderr, flush=True)
+        self.token = token or self.settings.token or read_token(self.settings.token_path)
+        self.client = ApiClient(self.url, self.token)
+        self._default_bucket: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Session(url={self.url!r})"
+
+    # -- object storage, with the SageMaker SDK's names ------------------------------------
+    def default_bucket(self) -> str:
+        if self._default_bucket is None:
+            self._default_bucket = str(self.client.get("/api/v1/info")["default_bucket"])
+        return self._default_bucket
+
+    @staticmethod
+    def _object_path(bucket: str, key: str) -> str:
+        return f"/api/v1/buckets/{bucket}/objects/{quote(key, safe='/')}"
+
+    def upload_file(self, path: str | Path, bucket: str, key: str,
+                    progress: Progress | None = None) -> str:
+        path = Path(path)
+        if not path.is_file():
+            raise ModelyardError(f"{path} is not a file")
+        self.client.request("PUT", self._object_path(bucket, key),
+                            content=_file_chunks(path, progress),
+                            headers={"Content-Length": str(path.stat().st_size)})
+        return join_s3_uri(bucket, key)
+
+    def upload_data(self, path: str | Path, bucket: str | None = None,
+                    key_prefix: str = "data", extra_args: dict[str, Any] | None = None,
+                    progress: Progress | None = None) -> str:
+        """Upload a file or a directory; returns the s3:// URI of the file or of the prefix."""
+        path = Path(path)
+        bucket = bucket or self.default_bucket()
+        prefix = key_prefix.strip("/")
+        if path.is_file():
+            key = f"{prefix}/{path.name}" if prefix else path.name
+            return self.upload_file(path, bucket, key, progress)
+        if not path.is_dir():
+            raise ModelyardError(f"{path} does not exist")
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            relative = file.relative_to(path).as_posix()
+            self.upload_file(file, bucket, f"{prefix}/{relative}" if prefix else relative,
+                             progress)
+        return join_s3_uri(bucket, prefix)
+
+    def upload_string_as_file_body(self, body: str | bytes, bucket: str, key: str) -> str:
+        data = body.encode() if isinstance(body, str) else body
+        self.client.request("PUT", self._object_path(bucket, key), content=data)
+        return join_s3_uri(bucket, key)
+
+    def list_s3_files(self, bucket: str, key_prefix: str = "") -> list[str]:
+        return [o["key"] for o in self.client.paginate(
+            f"/api/v1/buckets/{bucket}/objects", {"prefix": key_prefix}, key="objects")]
+
+    def read_s3_file(self, bucket: str, key_prefix: str) -> str:
+        return self.client.request("GET", self._object_path(bucket, key_prefix)).text
+
+    def download_file(self, bucket: str, key: str, dest: str | Path,
+                      progress: Progress | None = None) -> Path:
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(dest.name + ".partial")
+        with self.client.stream("GET", self._object_path(bucket, key)) as response:
+            if response.status_code >= 400:
+                response.read()
+                from modelyard.sdk.client import raise_for_error
+                raise_for_error(response)
+            with open(partial, "wb") as handle:
+                for chunk in response.iter_bytes(UPLOAD_CHUNK):
+                    handle.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+        partial.replace(dest)
+        return dest
+
+    def download_data(self, path: str | Path, bucket: str, key_prefix: str = "",
+                      extra_args: dict[str, Any] | None = None,
+                      progress: Progress | None = None) -> list[str]:
+        """Download every object under the prefix into the directory path; returns the files."""
+        path = Path(path)
+        keys = self.list_s3_files(bucket, key_prefix)
+        if not keys:
+            raise ModelyardError(f"nothing stored under s3://{bucket}/{key_prefix}")
+        files = []
+        base = key_prefix.rsplit("/", 1)[0] + "/" if "/" in key_prefix.strip("/") else ""
+        for key in keys:
+            relative = key[len(base):] if base and key.startswith(base) else key
+            if key == key_prefix:
+                relative = key.rsplit("/", 1)[-1]
+            files.append(str(self.download_file(bucket, key, path / relative, progress)))
+        return files
+
+    # -- jobs and endpoints, low level (Estimator and Predictor build on these) ----------
+    def describe_training_job(self, name: str) -> dict[str, Any]:
+        return self.client.get(f"/api/v1/training-jobs/{name}")  # type: ignore[no-any-return]
+
+    def describe_endpoint(self, name: str) -> dict[str, Any]:
+        return self.client.get(f"/api/v1/endpoints/{name}")  # type: ignore[no-any-return]
+
+    def wait_for_endpoint(self, name: str, poll: float = 0.2,
+                          timeout: float = 600.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            description = self.describe_endpoint(name)
+            if description["status"] == "InService":
+                return description
+            if description["status"] == "Failed":
+                raise ModelyardError(f"endpoint {name} failed: {description['failure_reason']}")
+            if time.monotonic() > deadline:
+                raise ModelyardError(f"endpoint {name} is not InService after {timeout:.0f}s")
+            time.sleep(poll)
+
+    def delete_endpoint(self, name: str) -> None:
+        self.client.delete(f"/api/v1/endpoints/{name}")
+
+    def wait_for_endpoint_deleted(self, name: str, timeout: float = 60.0) -> None:
+        from modelyard.errors import NotFound
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.describe_endpoint(name)
+            except NotFound:
+                return
+            time.sleep(0.1)
+        raise ModelyardError(f"endpoint {name} was not deleted within {timeout:.0f}s")

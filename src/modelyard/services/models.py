@@ -1,0 +1,67 @@
+"""Models: a model artifact plus how to serve it."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from modelyard.algorithms.registry import get_algorithm
+from modelyard.errors import Conflict, InvalidRequest, NotFound
+from modelyard.schemas.common import Page
+from modelyard.schemas.endpoints import CreateModel, ModelDescription
+from modelyard.services import crud
+from modelyard.services.names import validate_name
+from modelyard.storage import ObjectStore, parse_s3_uri
+from modelyard.store import Database
+from modelyard.store.models import EndpointConfig, Model
+
+KIND = "model"
+
+
+def to_description(row: Model) -> ModelDescription:
+    return ModelDescription(name=row.name, model_data=row.model_data, algorithm=row.algorithm,
+                            environment=row.environment, training_job_name=row.training_job_name,
+                            tags=row.tags, created_at=row.created_at)
+
+
+class Models:
+    def __init__(self, db: Database, store: ObjectStore) -> None:
+        self.db = db
+        self.store = store
+
+    def create(self, request: CreateModel) -> ModelDescription:
+        validate_name(request.name, "model name")
+        if request.algorithm is None:
+            raise InvalidRequest("algorithm is required: name the built-in algorithm that "
+                                 "trained this model (e.g. xgboost)", {"field": "algorithm"})
+        try:
+            get_algorithm(request.algorithm)
+        except NotFound as exc:
+            raise InvalidRequest(exc.message, {"field": "algorithm"}) from None
+        bucket, key = parse_s3_uri(request.model_data)
+        try:
+            self.store.head_object(bucket, key)
+        except NotFound:
+            raise InvalidRequest(f"model_data: nothing stored at {request.model_data}",
+                                 {"field": "model_data"}) from None
+        crud.insert(self.db, Model(**request.model_dump()), KIND)
+        return self.describe(request.name)
+
+    def describe(self, name: str) -> ModelDescription:
+        with self.db.session() as session:
+            return to_description(crud.get(session, Model, name, KIND))
+
+    def list(self, name_contains: str | None = None, max_results: int = 50,
+             next_token: str | None = None) -> Page[ModelDescription]:
+        with self.db.session() as session:
+            rows, token = crud.page(session, Model, name_contains, max_results, next_token)
+            return Page[ModelDescription](items=[to_description(r) for r in rows],
+                                          next_token=token)
+
+    def delete(self, name: str) -> None:
+        with self.db.session() as session:
+            row = crud.get(session, Model, name, KIND)
+            for config in session.scalars(select(EndpointConfig)):
+                if any(v["model_name"] == name for v in config.production_variants):
+                    raise Conflict(f"model {name!r} is used by endpoint config "
+                                   f"{config.name!r}; delete that first", {"name": name})
+            session.delete(row)

@@ -1,0 +1,161 @@
+"""The metadata store's tables: desired and observed state of every resource.
+
+Columns that SageMaker models as nested structures (hyperparameters, channels, variants) are
+JSON; everything a query filters or sorts on is a real column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime as _DateTime
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DateTime(TypeDecorator[datetime]):
+    """A UTC timestamp that comes back timezone-aware on SQLite too (which drops the zone)."""
+
+    impl = _DateTime(timezone=True)
+    cache_ok = True
+
+    def __init__(self, timezone: bool = True) -> None:
+        super().__init__()
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class TrainingJob(Base):
+    __tablename__ = "training_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    secondary_status: Mapped[str] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    algorithm: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    input_data_config: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    output_path: Mapped[str] = mapped_column(Text)
+    instance_type: Mapped[str] = mapped_column(String(64))
+    instance_count: Mapped[int] = mapped_column(Integer, default=1)
+    cpus: Mapped[int] = mapped_column(Integer, default=1)
+    max_runtime_seconds: Mapped[int] = mapped_column(Integer)
+    environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    model_artifact: Mapped[str | None] = mapped_column(Text, nullable=True)
+    final_metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Where and as what the job's process runs, so a restarted server can re-attach to it.
+    work_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pid_started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stop_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    stop_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    transitions: Mapped[list[SecondaryStatusTransition]] = relationship(
+        back_populates="job", order_by="SecondaryStatusTransition.id", cascade="all, delete-orphan"
+    )
+
+
+class SecondaryStatusTransition(Base):
+    __tablename__ = "secondary_status_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    job: Mapped[TrainingJob] = relationship(back_populates="transitions")
+
+
+class MetricPoint(Base):
+    __tablename__ = "metric_points"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    value: Mapped[float] = mapped_column(Float)
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Model(Base):
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    model_data: Mapped[str] = mapped_column(Text)
+    algorithm: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    training_job_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class EndpointConfig(Base):
+    __tablename__ = "endpoint_configs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    production_variants: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Endpoint(Base):
+    __tablename__ = "endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    endpoint_config_name: Mapped[str] = mapped_column(String(63))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    instances: Mapped[list[EndpointInstance]] = relationship(
+        back_populates="endpoint", order_by="EndpointInstance.index", cascade="all, delete-orphan"
+    )
+
+
+class EndpointInstance(Base):
+    """One model-server process of an endpoint; pid and port let a restarted server re-attach."""
+
+    __tablename__ = "endpoint_instances"
+    __table_args__ = (UniqueConstraint("endpoint_id", "variant_name", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
+    variant_name: Mapped[str] = mapped_column(String(63))
+    index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pid_started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    work_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    endpoint: Mapped[Endpoint] = relationship(back_populates="instances")

@@ -1,0 +1,102 @@
+"""Real servers for tests: each runs as its own process, on a free port, in a temporary home."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    home: Path
+    port: int
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return (self.home / "token").read_text().strip()
+
+    @property
+    def log(self) -> Path:
+        return self.home / "server-test.log"
+
+    def env(self) -> dict[str, str]:
+        """Environment for a client process (CLI, script) talking to this server."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+        env.update(self.extra_env)
+        env.update({"MODELYARD_HOME": str(self.home), "MODELYARD_URL": self.url,
+                    "MODELYARD_PORT": str(self.port)})
+        return env
+
+    def start(self, timeout: float = 60.0) -> RunningServer:
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = open(self.log, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "modelyard.server", "--home", str(self.home),
+             "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30.0,
+                            headers={"Authorization": f"Bearer {self.token}"})
+
+    def session(self) -> Any:
+        from modelyard.sdk.session import Session
+
+        return Session(self.url, self.token, auto_start=False)
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "modelyard", *args], env=self.env(),
+                                capture_output=True, text=True, timeout=timeout, input=input)
+        if check and result.returncode != 0:
+            raise AssertionError(f"modelyard {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
