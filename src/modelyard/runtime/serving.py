@@ -1,0 +1,366 @@
+"""The model-server process: one per endpoint instance, SageMaker's inference contract.
+
+    python -m modelyard.runtime.serving --model-data URI_OR_PATH --algorithm NAME \\
+        [--host 127.0.0.1] [--port 8080] [--work-dir DIR] [--storage-url URL] [--max-body-mb 100]
+
+--model-data is `s3://bucket/key/model.tar.gz` (fetched with the object store at --storage-url,
+default the configured store), a local model.tar.gz, or an already-extracted model directory.
+The model is loaded before the socket is bound, so /ping answers 200 as soon as anything
+answers; one line "model server listening on http://HOST:PORT (algorithm NAME)" goes to stdout
+when the server accepts connections (with --port 0 it names the port the OS picked).
+
+Routes:
+    GET  /ping                   200, empty body
+    POST /invocations            decode by Content-Type, predict, encode by Accept
+    GET  /execution-parameters   what SageMaker batch transform asks the container
+
+The app is a raw ASGI callable run by uvicorn (httptools, uvloop, no access log, no lifespan):
+no framework routing or middleware sits on the hot path. Small requests are decoded, predicted
+and encoded inline on the event loop (a thread hop costs more than a one-row prediction); big
+bodies go to one worker thread so /ping keeps answering while a batch is predicted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import shutil
+import signal
+import sys
+import tarfile
+import tempfile
+import traceback
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from modelyard.errors import InvalidRequest, ModelyardError, NotFound
+from modelyard.runtime import codecs
+
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BODY_MB = 100.0
+"""SageMaker caps real-time payloads at 6 MB; a local server can afford more."""
+INLINE_BYTES = 64 * 1024
+"""Bodies smaller than this are handled on the event loop; bigger ones on a worker thread."""
+EXECUTION_PARAMETERS = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD",
+                        "MaxPayloadInMB": 6}
+
+ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
+                    Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
+
+
+class PayloadTooLarge(ModelyardError):
+    status_code = 413
+    code = "PayloadTooLarge"
+
+
+class MethodNotAllowed(ModelyardError):
+    status_code = 405
+    code = "MethodNotAllowed"
+
+
+# --------------------------------------------------------------------------------------------
+# model loading
+
+
+def _safe_extract(archive: Path, dest: Path) -> None:
+    """Extract a model tarball into dest, refusing absolute paths and `..` members."""
+    try:
+        tar = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise InvalidRequest(f"model data {archive} is not a readable tar archive: {exc}") from None
+    with tar:
+        for member in tar.getmembers():
+            name = member.name
+            parts = PurePosixPath(name).parts
+            if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                raise InvalidRequest(
+                    f"model archive {archive.name} has an unsafe member path {name!r}"
+                )
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        try:
+            # The "data" filter also refuses links leaving dest, devices, and setuid bits.
+            tar.extractall(dest, filter="data")
+        except tarfile.FilterError as exc:
+            raise InvalidRequest(f"model archive {archive.name} is unsafe: {exc}") from None
+
+
+def fetch_model(model_data: str, work_dir: Path, storage_url: str | None = None) -> Path:
+    """Materialize --model-data as an extracted model directory; returns that directory."""
+    if model_data.startswith("s3://"):
+        from modelyard.storage import open_store, parse_s3_uri
+
+        if storage_url is None:
+            from modelyard.settings import Settings
+
+            storage_url = Settings().resolved_storage_url
+        bucket, key = parse_s3_uri(model_data)
+        if not key or key.endswith("/"):
+            raise InvalidRequest(f"model data {model_data} must name a model.tar.gz object")
+        archive = work_dir / "model.tar.gz"
+        open_store(storage_url).download_file(bucket, key, archive)
+    else:
+        path = Path(model_data[len("file://"):] if model_data.startswith("file://") else model_data)
+        if path.is_dir():
+            return path
+        if not path.is_file():
+            raise NotFound(f"model data {model_data} does not exist")
+        archive = path
+    model_dir = work_dir / "model"
+    _safe_extract(archive, model_dir)
+    return model_dir
+
+
+def load_model(
+    model_data: str, algorithm_name: str, work_dir: Path, storage_url: str | None = None
+) -> tuple[Any, Any]:
+    """Fetch, extract and load a model; returns (algorithm, model)."""
+    from modelyard.algorithms.registry import get_algorithm
+
+    algorithm = get_algorithm(algorithm_name)
+    model_dir = fetch_model(model_data, work_dir, storage_url)
+    return algorithm, algorithm.load(model_dir)
+
+
+# --------------------------------------------------------------------------------------------
+# the ASGI app
+
+
+def _error_body(exc: ModelyardError) -> bytes:
+    return json.dumps({"error": exc.to_dict()}).encode()
+
+
+def create_app(algorithm: Any, model: Any, *, max_body_bytes: int | None = None) -> ASGIApp:
+    """The raw ASGI app serving one loaded model (see the module docstring for the routes)."""
+    limit = int(DEFAULT_MAX_BODY_MB * 1024 * 1024) if max_body_bytes is None else max_body_bytes
+    expected = algorithm.num_features(model)
+    predict = algorithm.predict
+    decode = codecs.decode
+    negotiate = codecs.negotiate
+    encode = codecs.encode
+    media_type = codecs.media_type
+    csv = codecs.CSV
+    # One worker thread for big bodies: batch requests queue rather than oversubscribe the
+    # cores (the algorithm's own predict is already multithreaded).
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-predict")
+
+    type_headers: dict[str, bytes] = {t: t.encode() for t in codecs.ACCEPT_TYPES}
+    json_type = b"application/json"
+    ping_start = {"type": "http.response.start", "status": 200,
+                  "headers": [(b"content-length", b"0")]}
+    empty_body = {"type": "http.response.body", "body": b""}
+    params_body = json.dumps(EXECUTION_PARAMETERS).encode()
+
+    def handle(body: bytes, content_type: str | None, accept: str | None) -> tuple[bytes, bytes]:
+        features = decode(body, content_type)
+        if expected is not None and features.shape[1] != expected:
+            raise InvalidRequest(
+                f"expected {expected} features per row, got {features.shape[1]} (row 1)",
+                {"expected": expected, "got": int(features.shape[1]), "row": 1},
+            )
+        request_type = media_type(content_type) if content_type else csv
+        negotiate(accept, request_type)  # a bad Accept fails before the model runs
+        prediction = predict(model, features)
+        out, out_type = encode(prediction, accept, request_type)
+        return out, type_headers[out_type]
+
+    async def respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", content_type),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def fail(send: Any, exc: ModelyardError) -> None:
+        await respond(send, exc.status_code, _error_body(exc), json_type)
+
+    async def invocations(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        content_type = accept = None
+        length = -1
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"accept":
+                accept = value.decode("latin-1")
+            elif name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = -1
+        if length > limit:
+            await fail(send, _too_large(limit))
+            return
+        message = await receive()
+        if message["type"] != "http.request":
+            return  # client went away
+        body = message.get("body", b"")
+        if message.get("more_body", False):
+            chunks = [body]
+            size = len(body)
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    await fail(send, _too_large(limit))
+                    return
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+        elif len(body) > limit:
+            await fail(send, _too_large(limit))
+            return
+        try:
+            if len(body) < INLINE_BYTES:
+                out, out_type = handle(body, content_type, accept)
+            else:
+                loop = asyncio.get_running_loop()
+                out, out_type = await loop.run_in_executor(
+                    executor, handle, body, content_type, accept
+                )
+        except ModelyardError as exc:
+            await fail(send, exc)
+            return
+        except Exception as exc:  # the model failed: log it, answer 500, keep serving
+            traceback.print_exc(file=sys.stderr)
+            sys.stderr.flush()
+            await fail(send, ModelyardError(f"prediction failed: {type(exc).__name__}: {exc}"))
+            return
+        await respond(send, 200, out, out_type)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return  # lifespan is off; websockets are not served
+        path = scope["path"]
+        method = scope["method"]
+        if path == "/invocations":
+            if method == "POST":
+                await invocations(scope, receive, send)
+            else:
+                await fail(send, MethodNotAllowed("use POST /invocations"))
+        elif path == "/ping":
+            if method == "GET" or method == "HEAD":
+                await send(ping_start)
+                await send(empty_body)
+            else:
+                await fail(send, MethodNotAllowed("use GET /ping"))
+        elif path == "/execution-parameters" and method == "GET":
+            await respond(send, 200, params_body, json_type)
+        else:
+            await fail(send, NotFound(
+                f"no route {method} {path}; routes: GET /ping, POST /invocations, "
+                "GET /execution-parameters"
+            ))
+
+    return app
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"request body exceeds the limit of {limit} bytes ({limit / (1024 * 1024):.3g} MiB)",
+        {"limit_bytes": limit},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the process
+
+
+def _tune_gc() -> None:
+    """Keep the garbage collector off the request path.
+
+    Everything allocated while loading (the model, numpy, xgboost, uvicorn's modules) is
+    long-lived: one full collection, then gc.freeze() moves it to the permanent generation so
+    later collections never traverse it again. The generation-0 threshold goes from 700 to
+    50,000 allocations, so the few dozen containers a request creates trigger a (cheap, young
+    objects only) collection every ~1000 requests instead of every ~15. Reference counting
+    still frees everything that is not in a cycle immediately.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(50_000, gen1, gen2)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m modelyard.runtime.serving",
+        description="Serve one model over SageMaker's inference contract.",
+    )
+    parser.add_argument("--model-data", required=True,
+                        help="s3://bucket/key/model.tar.gz, a local model.tar.gz or a directory")
+    parser.add_argument("--algorithm", required=True, help="registered algorithm name")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 = any free port")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where the model is downloaded and extracted (default: a temp dir)")
+    parser.add_argument("--storage-url", default=None,
+                        help="object store for s3:// model data (default: the configured one)")
+    parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_MB,
+                        help="reject request bodies bigger than this with 413")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="modelyard-serving-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        algorithm, model = load_model(args.model_data, args.algorithm, work_dir, args.storage_url)
+    except Exception as exc:
+        if not isinstance(exc, ModelyardError):
+            traceback.print_exc(file=sys.stderr)
+        print(f"model server failed to load the model: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+    import uvicorn
+
+    app = create_app(algorithm, model, max_body_bytes=int(args.max_body_mb * 1024 * 1024))
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        http="httptools",
+        loop="uvloop",
+        ws="none",
+        lifespan="off",
+        interface="asgi3",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_keep_alive=65,  # outlive the proxy's idle pooled connections
+        timeout_graceful_shutdown=15,
+    )
+    server = uvicorn.Server(config)
+
+    # uvicorn traps SIGTERM/SIGINT while serving, shuts down gracefully (in-flight requests
+    # finish), then restores the previous handlers and re-raises the signal. These no-op
+    # handlers are what it restores, so a signalled shutdown ends with exit status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+
+    async def serve() -> None:
+        task = asyncio.ensure_future(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.005)
+        if server.started:
+            port = server.servers[0].sockets[0].getsockname()[1]
+            print(f"model server listening on http://{args.host}:{port} "
+                  f"(algorithm {args.algorithm})", flush=True)
+        await task
+
+    _tune_gc()
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
