@@ -35,3 +35,28 @@ def breast_cancer_csvs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
 @pytest.fixture(scope="session")
 def test_rows(breast_cancer_csvs: dict[str, Path]) -> np.ndarray:
     return np.loadtxt(breast_cancer_csvs["test"], delimiter=",")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = os.environ.get("MODELYARD_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("PostgreSQL tests need MODELYARD_TEST_DATABASE_URL, e.g. "
+                    "postgresql+psycopg://postgres@127.0.0.1:5432/test (.ci/run sets it)")
+    name = f"modelyard_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

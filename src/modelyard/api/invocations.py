@@ -8,6 +8,7 @@ answer is passed back with its status and content type.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -26,6 +27,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PREFIX = "/endpoints/"
 SUFFIX = "/invocations"
 MAX_BODY = 100 * 1024 * 1024
+WARM_WAIT = 60.0
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
@@ -92,6 +94,12 @@ class InvocationsProxy:
         headers = {"Content-Type": content_type.decode("latin-1")}
         if accept:
             headers["Accept"] = accept.decode("latin-1")
+        waited = 0.0
+        while self.routes.pick(name) is None and self.routes.warming(name) and waited < WARM_WAIT:
+            # An InService endpoint whose instances are restarting (say, after a server
+            # restart): hold the request briefly, as a load balancer would, instead of failing.
+            await asyncio.sleep(0.05)
+            waited += 0.05
         tried = 0
         instances = len(self.routes.instances(name)) or 1
         while tried < instances:

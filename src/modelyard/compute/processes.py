@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +46,14 @@ def is_alive(pid: int, started_at: float | None) -> bool:
 
 
 def spawn(
-    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path,
+    on_exit: Callable[[], None] | None = None,
 ) -> ProcessRef:
-    """Start argv in a new session (its own process group) with stdout+stderr to log_path."""
+    """Start argv in a new session (its own process group) with stdout+stderr to log_path.
+
+    on_exit runs (in a waiter thread) as soon as the process ends, so its owner can react at
+    once instead of at its next poll; the waiter also reaps the process.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab", buffering=0) as log:
         popen = subprocess.Popen(
@@ -58,6 +64,12 @@ def spawn(
         started_at = psutil.Process(popen.pid).create_time()
     except psutil.NoSuchProcess:
         started_at = 0.0
+    if on_exit is not None:
+        def wait() -> None:
+            popen.wait()
+            on_exit()
+
+        threading.Thread(target=wait, name=f"wait-{popen.pid}", daemon=True).start()
     return ProcessRef(popen.pid, started_at, popen)
 
 

@@ -95,6 +95,7 @@ class EndpointController:
                 select(Endpoint).options(selectinload(Endpoint.instances))
             ).all()
             ready: dict[str, list[str]] = {}
+            warming: set[str] = set()
             for endpoint in endpoints:
                 if endpoint.status == "Deleting":
                     self._delete(session, endpoint)
@@ -104,7 +105,9 @@ class EndpointController:
                 urls = self._reconcile(session, endpoint)
                 if urls:
                     ready[endpoint.name] = urls
-            self.routes.replace(ready, known={e.name for e in endpoints})
+                elif endpoint.status == "InService":
+                    warming.add(endpoint.name)
+            self.routes.replace(ready, known={e.name for e in endpoints}, warming=warming)
 
     def _reconcile(self, session: Session, endpoint: Endpoint) -> list[str]:
         ready: list[str] = []
@@ -184,9 +187,13 @@ class EndpointController:
                 "--host", "127.0.0.1", "--port", str(port), "--work-dir", str(work_dir),
                 "--storage-url", self.storage_url]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+        # One request at a time per instance: library thread pools only fight the HTTP loop
+        # (and other instances) for cores; scale with instances instead. A model may override.
+        env["OMP_NUM_THREADS"] = "1"
         env.update(model.environment)
         env["PYTHONUNBUFFERED"] = "1"
-        ref = processes.spawn(argv, cwd=work_dir, env=env, log_path=work_dir / LOG_FILE)
+        ref = processes.spawn(argv, cwd=work_dir, env=env, log_path=work_dir / LOG_FILE,
+                             on_exit=self.wake)
         instance.pid = ref.pid
         instance.pid_started_at = ref.started_at
         instance.port = port

@@ -185,7 +185,7 @@ class JobController:
         argv = [sys.executable, "-m", "modelyard.runtime.training", str(work_dir)]
         ref = processes.spawn(argv, cwd=work_dir,
                               env=job_environment(self.settings, job, token),
-                              log_path=layout.log_file)
+                              log_path=layout.log_file, on_exit=self.wake)
         self._procs[job.name] = ref
         job.work_dir = str(work_dir)
         job.pid = ref.pid

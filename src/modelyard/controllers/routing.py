@@ -14,8 +14,10 @@ class RoutingTable:
     def __init__(self) -> None:
         self._routes: dict[str, tuple[list[str], Iterator[int]]] = {}
         self._known: frozenset[str] = frozenset()
+        self._warming: frozenset[str] = frozenset()
 
-    def replace(self, ready: dict[str, list[str]], known: set[str]) -> None:
+    def replace(self, ready: dict[str, list[str]], known: set[str],
+                warming: set[str] | None = None) -> None:
         current = self._routes
         routes = {}
         for name, urls in ready.items():
@@ -24,6 +26,7 @@ class RoutingTable:
             routes[name] = old if old and old[0] == urls else (urls, itertools.count())
         self._routes = routes
         self._known = frozenset(known)
+        self._warming = frozenset(warming or ())
 
     def pick(self, endpoint: str) -> str | None:
         """An instance base URL, round robin; None when the endpoint has none ready."""
@@ -39,3 +42,7 @@ class RoutingTable:
 
     def knows(self, endpoint: str) -> bool:
         return endpoint in self._known
+
+    def warming(self, endpoint: str) -> bool:
+        """InService, but its instances are (re)starting: requests wait instead of failing."""
+        return endpoint in self._warming

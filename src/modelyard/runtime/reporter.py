@@ -7,6 +7,7 @@ server restart in the middle of a job loses nothing.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -33,6 +34,12 @@ class Reporter:
         self._thread.start()
 
     def metric(self, name: str, value: float, step: int | None = None) -> None:
+        value = float(value)
+        if not math.isfinite(value):
+            # JSON has no NaN or infinity; a diverged metric is logged, never fatal to the job.
+            print(f"[modelyard] metric {name} is {value} at step {step}; not recorded",
+                  file=sys.stderr, flush=True)
+            return
         point = {"name": name, "value": float(value), "step": step,
                  "timestamp": datetime.now(UTC).isoformat()}
         with self._lock:

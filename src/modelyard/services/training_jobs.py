@@ -6,13 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from modelyard.algorithms.registry import get_algorithm
 from modelyard.compute.instance_types import cpus_for
-from modelyard.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from modelyard.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from modelyard.schemas.common import Page
 from modelyard.schemas.training import (
     Channel,
@@ -230,11 +230,9 @@ class TrainingJobs:
     def authorize_job(self, name: str, token: str) -> None:
         with self.db.session() as session:
             job = session.scalar(select(TrainingJob).where(TrainingJob.name == name))
-            if job is None:
-                raise NotFound(f"training job {name!r} does not exist", {"name": name})
-            if job.token_hash is None or not auth.tokens_equal(auth.hash_token(token),
+            if job is None or job.token_hash is None or not auth.tokens_equal(auth.hash_token(token),
                                                                 job.token_hash):
-                raise Forbidden("this token may not report on this job", {"name": name})
+                raise Unauthorized("this token may not report on this job", {"name": name})
 
     def report(self, name: str, report: JobReport) -> None:
         with self.db.session() as session:
@@ -247,12 +245,14 @@ class TrainingJobs:
                 transition(job, report.secondary_status, report.status_message)
                 if report.secondary_status == "Training" and job.started_at is None:
                     job.started_at = utcnow()
-            now = utcnow()
-            session.add_all(
-                MetricPoint(job_id=job.id, name=m.name, value=m.value, step=m.step,
-                            timestamp=m.timestamp or now)
-                for m in report.metrics
-            )
+            if report.metrics:
+                now = utcnow()
+                # One bulk INSERT per batch: a job may report thousands of points a second.
+                session.execute(insert(MetricPoint), [
+                    {"job_id": job.id, "name": m.name, "value": m.value, "step": m.step,
+                     "timestamp": m.timestamp or now}
+                    for m in report.metrics
+                ])
 
     def metrics(self, name: str, metric_name: str | None = None) -> list[MetricPointOut]:
         with self.db.session() as session:

@@ -57,9 +57,11 @@ def training_job_metrics(name: str, request: Request,
     return platform(request).training_jobs.metrics(name, metric_name)
 
 
-@router.post("/{name}/report", status_code=204)
+def require_job_token(name: str, request: Request) -> None:
+    platform(request).training_jobs.authorize_job(name, bearer_token(request))
+
+
+@router.post("/{name}/report", status_code=204, dependencies=[Depends(require_job_token)])
 def report_from_job(name: str, body: JobReport, request: Request) -> None:
     """Called by the job's own process with its job token (not the admin token)."""
-    jobs = platform(request).training_jobs
-    jobs.authorize_job(name, bearer_token(request))
-    jobs.report(name, body)
+    platform(request).training_jobs.report(name, body)

@@ -1,0 +1,102 @@
+"""kill -9 the server and start it again: jobs re-attach or fail with a reason, endpoints answer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import modelyard as my
+from modelyard.compute.processes import is_alive
+from tests.support import RunningServer
+
+
+def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def upload(session: my.Session, csvs: dict[str, Path]) -> dict[str, str]:
+    return {name: session.upload_data(path, key_prefix=f"durability/{name}")
+            for name, path in csvs.items() if name != "test"}
+
+
+def test_running_job_survives_a_hard_restart_and_completes(
+    fresh_server: RunningServer, breast_cancer_csvs: dict[str, Path]
+) -> None:
+    session = fresh_server.session()
+    uris = upload(session, breast_cancer_csvs)
+    # Long enough to outlive the restart, short enough to finish on its own afterwards.
+    estimator = my.Estimator(algorithm="xgboost", session=session, hyperparameters={
+        "objective": "binary:logistic", "num_round": 3000, "max_depth": 6, "eta": 0.01})
+    estimator.fit(uris["train"], job_name="survivor", wait=False)
+    wait_for(lambda: session.describe_training_job("survivor")["secondary_status"] == "Training")
+    fresh_server.kill9()
+    fresh_server.start()
+    session = fresh_server.session()
+    description = my.TrainingJob(session, "survivor").wait(logs=False)
+    assert description["status"] == "Completed"
+    assert description["model_artifact"].endswith("survivor/output/model.tar.gz")
+    assert any(m["name"] == "train:logloss" for m in description["final_metrics"])
+
+
+def test_job_that_died_while_the_server_was_down_is_failed_with_a_reason(
+    fresh_server: RunningServer, breast_cancer_csvs: dict[str, Path]
+) -> None:
+    session = fresh_server.session()
+    uris = upload(session, breast_cancer_csvs)
+    estimator = my.Estimator(algorithm="xgboost", session=session, hyperparameters={
+        "num_round": 1_000_000, "max_depth": 8})
+    estimator.fit(uris["train"], job_name="casualty", wait=False)
+    wait_for(lambda: session.describe_training_job("casualty")["secondary_status"] == "Training")
+    job_pid = job_process_pid(fresh_server, "casualty")
+    fresh_server.kill9()
+    os.killpg(job_pid, signal.SIGKILL)
+    wait_for(lambda: not is_alive(job_pid, None))
+    fresh_server.start()
+    description = fresh_server.session().describe_training_job("casualty")
+    assert description["status"] == "Failed"
+    assert "interrupted" in description["failure_reason"]
+
+
+def test_in_service_endpoint_answers_the_same_after_a_hard_restart(
+    fresh_server: RunningServer, breast_cancer_csvs: dict[str, Path]
+) -> None:
+    session = fresh_server.session()
+    uris = upload(session, breast_cancer_csvs)
+    estimator = my.Estimator(algorithm="xgboost", session=session, hyperparameters={
+        "objective": "binary:logistic", "num_round": 10})
+    estimator.fit(uris, logs=False)
+    predictor = estimator.deploy(endpoint_name="durable")
+    rows = np.loadtxt(breast_cancer_csvs["test"], delimiter=",")[:, 1:]
+    before = predictor.predict(rows)
+    fresh_server.kill9()
+    fresh_server.start()
+    after = my.Predictor("durable", session=fresh_server.session()).predict(rows)
+    assert after == before
+    # and after a graceful restart, where the instances are stopped and started again
+    fresh_server.stop()
+    fresh_server.start()
+    session = fresh_server.session()
+    session.wait_for_endpoint("durable")
+    assert my.Predictor("durable", session=session).predict(rows) == before
+
+
+def job_process_pid(server: RunningServer, name: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{server.home / 'modelyard.db'}")
+    with engine.connect() as connection:
+        pid = connection.execute(text("SELECT pid FROM training_jobs WHERE name = :n"),
+                                 {"n": name}).scalar_one()
+    engine.dispose()
+    return int(pid)

@@ -1,0 +1,230 @@
+"""Real-time endpoints on a real server: deploy, predict in every format, bad input, crashes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost
+
+import modelyard as my
+from modelyard.errors import InvalidRequest, NotFound
+from modelyard.sdk.deserializers import CSVDeserializer, JSONLinesDeserializer, NumpyDeserializer
+from modelyard.sdk.serializers import JSONSerializer, NumpySerializer
+from tests.support import RunningServer
+
+
+@pytest.fixture(scope="module")
+def session(server: RunningServer) -> my.Session:
+    return server.session()
+
+
+@pytest.fixture(scope="module")
+def trained(session: my.Session, breast_cancer_csvs: dict[str, Path]) -> my.Estimator:
+    uris = {name: session.upload_data(path, key_prefix=f"endpoints-test/{name}")
+            for name, path in breast_cancer_csvs.items() if name != "test"}
+    estimator = my.Estimator(algorithm="xgboost", session=session, hyperparameters={
+        "objective": "binary:logistic", "num_round": 20, "max_depth": 3})
+    estimator.fit({"train": uris["train"], "validation": uris["validation"]},
+                  job_name="endpoint-model", logs=False)
+    return estimator
+
+
+@pytest.fixture(scope="module")
+def local_booster(server: RunningServer) -> xgboost.Booster:
+    path = server.home / "jobs" / "endpoint-model" / "model" / "xgboost-model"
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(path.read_bytes()))
+    return booster
+
+
+@pytest.fixture(scope="module")
+def predictor(trained: my.Estimator) -> Any:
+    predictor = trained.deploy(initial_instance_count=2, endpoint_name="main-endpoint")
+    yield predictor
+    try:
+        predictor.delete_endpoint()
+    except NotFound:
+        pass
+
+
+def scores(answer: dict[str, Any]) -> np.ndarray:
+    return np.array([p["score"] for p in answer["predictions"]])
+
+
+def test_deploy_reaches_in_service_with_all_instances(predictor: Any) -> None:
+    description = predictor.describe()
+    assert description["status"] == "InService"
+    assert [i["status"] for i in description["instances"]] == ["InService", "InService"]
+    assert description["url"].endswith("/endpoints/main-endpoint/invocations")
+
+
+def test_predictions_equal_the_library_in_process(predictor: Any, test_rows: np.ndarray,
+                                                  local_booster: xgboost.Booster) -> None:
+    features = test_rows[:, 1:]
+    expected = local_booster.inplace_predict(features.astype(np.float32))
+    assert np.allclose(scores(predictor.predict(features)), expected, atol=1e-6)
+    assert np.allclose(scores(predictor.predict(pd.DataFrame(features))), expected, atol=1e-6)
+    assert np.allclose(scores(predictor.predict(features[0].tolist())), expected[:1], atol=1e-6)
+    csv_text = "\n".join(",".join(str(float(v)) for v in row) for row in features[:3])
+    assert np.allclose(scores(predictor.predict(csv_text)), expected[:3], atol=1e-6)
+
+
+def test_every_content_type_both_ways(predictor: Any, test_rows: np.ndarray,
+                                      local_booster: xgboost.Booster) -> None:
+    features = test_rows[:5, 1:]
+    expected = local_booster.inplace_predict(features.astype(np.float32))
+    as_json = my.Predictor(predictor.endpoint_name, session=predictor.session,
+                           serializer=JSONSerializer())
+    assert np.allclose(scores(as_json.predict(features.tolist())), expected, atol=1e-6)
+    as_npy = my.Predictor(predictor.endpoint_name, session=predictor.session,
+                          serializer=NumpySerializer(), deserializer=NumpyDeserializer())
+    assert np.allclose(as_npy.predict(features), expected, atol=1e-6)
+    as_csv = my.Predictor(predictor.endpoint_name, session=predictor.session,
+                          deserializer=CSVDeserializer())
+    assert np.allclose(np.array(as_csv.predict(features), dtype=float).ravel(), expected,
+                       atol=1e-6)
+    as_lines = my.Predictor(predictor.endpoint_name, session=predictor.session,
+                            deserializer=JSONLinesDeserializer())
+    assert np.allclose([r["score"] for r in as_lines.predict(features)], expected, atol=1e-6)
+
+
+def test_bad_requests_are_4xx_and_the_endpoint_keeps_serving(
+    server: RunningServer, predictor: Any, test_rows: np.ndarray
+) -> None:
+    path = f"/endpoints/{predictor.endpoint_name}/invocations"
+    row = ",".join(str(v) for v in test_rows[0, 1:])
+    with server.http() as http:
+        cases = [
+            (b"1,2,abc", "text/csv", "application/json", 400, "abc"),
+            (row.rsplit(",", 1)[0].encode(), "text/csv", "application/json", 400, "29"),
+            (b"{bad json", "application/json", "application/json", 400, "JSON"),
+            (row.encode(), "image/png", "application/json", 415, "text/csv"),
+            (row.encode(), "text/csv", "image/png", 406, "application/json"),
+        ]
+        for body, content_type, accept, status, words in cases:
+            response = http.post(path, content=body,
+                                 headers={"Content-Type": content_type, "Accept": accept})
+            assert response.status_code == status, (body, response.text)
+            error = response.json()["error"]
+            assert words in error["message"], (words, error)
+        good = http.post(path, content=row.encode(), headers={"Content-Type": "text/csv"})
+        assert good.status_code == 200
+    with pytest.raises(InvalidRequest, match="features"):
+        predictor.predict([1.0, 2.0])
+
+
+def test_invocations_need_a_token_and_a_known_endpoint(server: RunningServer) -> None:
+    import httpx
+
+    response = httpx.post(f"{server.url}/endpoints/main-endpoint/invocations", content=b"1")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "Unauthorized"
+    with server.http() as http:
+        missing = http.post("/endpoints/no-such-endpoint/invocations", content=b"1")
+        assert missing.status_code == 404
+        assert "no-such-endpoint" in missing.json()["error"]["message"]
+
+
+def test_requests_are_balanced_and_a_crashed_instance_is_restarted(
+    server: RunningServer, predictor: Any, test_rows: np.ndarray
+) -> None:
+    description = predictor.describe()
+    victim = description["instances"][0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    features = test_rows[:2, 1:]
+    # The other instance answers while the crashed one comes back.
+    for _ in range(10):
+        assert len(predictor.predict(features)["predictions"]) == 2
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        instances = predictor.describe()["instances"]
+        if instances[0]["restarts"] >= 1 and instances[0]["status"] == "InService":
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"instance not restarted: {predictor.describe()}")
+    assert instances[0]["pid"] != victim["pid"]
+    assert len(predictor.predict(features)["predictions"]) == 2
+
+
+def test_model_deploy_from_model_data(session: my.Session, trained: my.Estimator,
+                                      test_rows: np.ndarray,
+                                      local_booster: xgboost.Booster) -> None:
+    model = my.Model(trained.model_data, algorithm="xgboost", session=session,
+                     name="from-model-data")
+    predictor = model.deploy(endpoint_name="from-model-data-ep")
+    try:
+        expected = local_booster.inplace_predict(test_rows[:3, 1:].astype(np.float32))
+        assert np.allclose(scores(predictor.predict(test_rows[:3, 1:])), expected, atol=1e-6)
+    finally:
+        predictor.delete_endpoint()
+    with pytest.raises(NotFound):
+        session.describe_endpoint("from-model-data-ep")
+
+
+def test_a_model_that_cannot_load_fails_the_endpoint(session: my.Session) -> None:
+    data = session.upload_string_as_file_body("not a tarball", session.default_bucket(),
+                                              "broken/model.tar.gz")
+    model = my.Model(data, algorithm="xgboost", session=session, name="broken-model")
+    with pytest.raises(my.errors.ModelyardError, match="failed") as caught:  # type: ignore[attr-defined]
+        model.deploy(endpoint_name="broken-endpoint")
+    assert "broken-endpoint" in str(caught.value)
+    assert session.describe_endpoint("broken-endpoint")["status"] == "Failed"
+    session.delete_endpoint("broken-endpoint")
+
+
+def test_model_requests_are_validated(server: RunningServer) -> None:
+    with server.http() as http:
+        response = http.post("/api/v1/models", json={
+            "name": "m1", "model_data": "s3://modelyard-default/none.tar.gz",
+            "algorithm": "xgboost"})
+        assert response.status_code == 400 and "nothing stored" in response.text
+        response = http.post("/api/v1/endpoint-configs", json={
+            "name": "c1", "production_variants": [{"model_name": "nope"}]})
+        assert response.status_code == 400 and "'nope' does not exist" in response.text
+        response = http.post("/api/v1/endpoint-configs", json={
+            "name": "c1", "production_variants": [{"model_name": "nope",
+                                                   "initial_instance_count": 0}]})
+        assert response.status_code == 400 and "initial_instance_count" in response.text
+        response = http.post("/api/v1/endpoints", json={"name": "e1",
+                                                        "endpoint_config_name": "nope"})
+        assert response.status_code == 400 and "does not exist" in response.text
+
+
+def test_cli_endpoints_and_models(server: RunningServer, predictor: Any,
+                                  test_rows: np.ndarray) -> None:
+    listing = server.cli("endpoints", "list").stdout
+    assert "main-endpoint" in listing and "InService" in listing
+    described = json.loads(server.cli("endpoints", "describe", "main-endpoint").stdout)
+    assert described["status"] == "InService"
+    row = ",".join(str(v) for v in test_rows[0, 1:])
+    answer = json.loads(server.cli("endpoints", "invoke", "main-endpoint", "--body", row).stdout)
+    assert len(answer["predictions"]) == 1
+    csv_answer = server.cli("endpoints", "invoke", "main-endpoint", "--body", row,
+                            "--accept", "text/csv").stdout
+    assert float(csv_answer.strip()) == pytest.approx(answer["predictions"][0]["score"])
+    bad = server.cli("endpoints", "invoke", "main-endpoint", "--body", "1,2", check=False)
+    assert bad.returncode == 1 and "features" in bad.stderr and "Traceback" not in bad.stderr
+    assert "endpoint-model" in server.cli("models", "list").stdout
+
+
+def test_npy_body_round_trip_through_http(server: RunningServer, predictor: Any,
+                                          test_rows: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, test_rows[:4, 1:])
+    with server.http() as http:
+        response = http.post(f"/endpoints/{predictor.endpoint_name}/invocations",
+                             content=buffer.getvalue(),
+                             headers={"Content-Type": "application/x-npy",
+                                      "Accept": "application/x-npy"})
+    assert response.status_code == 200
+    assert np.load(io.BytesIO(response.content)).shape == (4,)
