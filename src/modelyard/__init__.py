@@ -1,12 +1,33 @@
-"""modelyard: SageMaker's build → train → deploy → predict workflow on your own machines."""
+"""modelyard: SageMaker's build → train → deploy → predict workflow on your own machines.
+
+The SDK's names are imported on first use, so the job and model-server processes, which import
+`modelyard.runtime`, do not pay for the client (httpx, rich, pydantic-settings) at start-up.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from modelyard._version import __version__
-from modelyard.sdk.estimator import Estimator
-from modelyard.sdk.inputs import TrainingInput
-from modelyard.sdk.jobs import TrainingJob
-from modelyard.sdk.model import Model
-from modelyard.sdk.predictor import Predictor
-from modelyard.sdk.session import Session
+
+if TYPE_CHECKING:
+    from modelyard.sdk.estimator import Estimator
+    from modelyard.sdk.inputs import TrainingInput
+    from modelyard.sdk.jobs import TrainingJob
+    from modelyard.sdk.model import Model
+    from modelyard.sdk.predictor import Predictor
+    from modelyard.sdk.session import Session
+
+_PUBLIC = {
+    "Estimator": "modelyard.sdk.estimator",
+    "Model": "modelyard.sdk.model",
+    "Predictor": "modelyard.sdk.predictor",
+    "Session": "modelyard.sdk.session",
+    "TrainingInput": "modelyard.sdk.inputs",
+    "TrainingJob": "modelyard.sdk.jobs",
+    "errors": "modelyard.errors",
+}
 
 __all__ = [
     "Estimator",
@@ -16,4 +37,17 @@ __all__ = [
     "TrainingInput",
     "TrainingJob",
     "__version__",
+    "errors",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelyard' has no attribute {name!r}")
+    value = import_module(module)
+    return value if name == "errors" else getattr(value, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

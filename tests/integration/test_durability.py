@@ -100,3 +100,32 @@ def job_process_pid(server: RunningServer, name: str) -> int:
                                  {"n": name}).scalar_one()
     engine.dispose()
     return int(pid)
+
+
+def test_jobs_never_see_the_servers_secrets(tmp_path: Path,
+                                            breast_cancer_csvs: dict[str, Path]) -> None:
+    from tests.support import free_port
+
+    running = RunningServer(tmp_path / "home", free_port(), extra_env={
+        "MODELYARD_TOKEN": "server-secret-token", "MODELYARD_STOP_GRACE_SECONDS": "2"}).start()
+    try:
+        session = running.session()
+        uris = upload(session, breast_cancer_csvs)
+        estimator = my.Estimator(algorithm="xgboost", session=session,
+                                 environment={"MY_SETTING": "42"},
+                                 hyperparameters={"num_round": 1_000_000, "max_depth": 8})
+        estimator.fit(uris["train"], job_name="env-check", wait=False)
+        wait_for(lambda: session.describe_training_job("env-check")["secondary_status"]
+                 == "Training")
+        pid = job_process_pid(running, "env-check")
+        environ = dict(entry.split("=", 1) for entry in
+                       open(f"/proc/{pid}/environ").read().split("\0") if "=" in entry)
+        assert environ["TRAINING_JOB_NAME"] == "env-check"
+        assert environ["MY_SETTING"] == "42"
+        assert "MODELYARD_TOKEN" not in environ
+        assert running.token not in open(f"/proc/{pid}/environ").read()
+        assert environ["MODELYARD_JOB_TOKEN"] != running.token
+        estimator.latest_training_job.stop()  # type: ignore[union-attr]
+        wait_for(lambda: session.describe_training_job("env-check")["status"] == "Stopped")
+    finally:
+        running.stop()

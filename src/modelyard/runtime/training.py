@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tarfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -85,12 +86,37 @@ def pack_and_upload(layout: JobLayout, spec: dict[str, Any]) -> str:
     return model_uri
 
 
-def train_builtin(layout: JobLayout, spec: dict[str, Any], channels: dict[str, Path],
-                  reporter: Reporter) -> None:
-    from modelyard.algorithms.base import TrainingContext
-    from modelyard.algorithms.registry import get_algorithm
+class Preload:
+    """Imports the algorithm (numpy, xgboost, scikit-learn: the slow part of a job's start)
+    in a thread while the main thread reports in and links the channels."""
 
-    algorithm = get_algorithm(spec["algorithm"])
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, name="preload", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            from modelyard.algorithms.registry import get_algorithm
+
+            self._result = get_algorithm(self._name)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            self._error = exc
+
+    def get(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def train_builtin(layout: JobLayout, spec: dict[str, Any], channels: dict[str, Path],
+                  reporter: Reporter, preload: Preload) -> None:
+    from modelyard.algorithms.base import TrainingContext
+
+    algorithm = preload.get()
     hyperparameters = algorithm.validate(spec["hyperparameters"])
     ctx = TrainingContext(
         work_dir=layout.root,
@@ -117,6 +143,7 @@ def run(work_dir: Path) -> int:
     spec = json.loads(layout.spec_file.read_text())
     reporter = Reporter(spec["control_url"], spec["name"], os.environ.get("MODELYARD_JOB_TOKEN", ""))
     started = time.monotonic()
+    preload = Preload(spec["algorithm"])
     try:
         layout.create()
         write_configs(layout, spec)
@@ -124,7 +151,7 @@ def run(work_dir: Path) -> int:
         channels = fetch_channels(layout, spec)
         reporter.status("Training", "Training in progress")
         log(f"training {spec['algorithm']} with {spec['num_cpus']} CPU(s)")
-        train_builtin(layout, spec, channels, reporter)
+        train_builtin(layout, spec, channels, reporter, preload)
         reporter.flush()
         reporter.status("Uploading", "Uploading generated training model")
         model_uri = pack_and_upload(layout, spec)

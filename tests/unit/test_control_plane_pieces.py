@@ -1,0 +1,88 @@
+"""Pure pieces of the control plane: names, page tokens, instance types, routing, ranges."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelyard.api.routers.objects import parse_range
+from modelyard.compute.instance_types import cpus_for
+from modelyard.controllers.routing import RoutingTable
+from modelyard.errors import InvalidRequest, RangeNotSatisfiable
+from modelyard.services.names import unique_name, validate_name
+from modelyard.services.pagination import decode_token, encode_token
+from modelyard.settings import Settings
+
+
+@pytest.mark.parametrize("name", ["a", "job-1", "A1-b2-C3", "x" * 63])
+def test_valid_names(name: str) -> None:
+    assert validate_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "-a", "a-", "a_b", "a b", "x" * 64, "naïve", "a.b"])
+def test_invalid_names_say_the_rule(name: str) -> None:
+    with pytest.raises(InvalidRequest, match="name"):
+        validate_name(name, "training job name")
+
+
+def test_unique_names_fit_and_are_valid() -> None:
+    name = unique_name("a-very-long-base-name-" * 5)
+    assert len(name) <= 63 and validate_name(name) == name
+    assert unique_name("my_algo").startswith("my-algo-")
+
+
+def test_page_tokens_round_trip_and_reject_forgeries() -> None:
+    assert decode_token(encode_token(42)) == 42
+    for bad in ("garbage", "aWQ6eHl6", ""):
+        with pytest.raises(InvalidRequest, match="next_token"):
+            decode_token(bad)
+
+
+def test_instance_types() -> None:
+    assert cpus_for("local", 8) == 8
+    assert cpus_for("local:2", 8) == 2
+    assert cpus_for("ml.m5.xlarge", 8) == 4
+    assert cpus_for("ml.m5.24xlarge", 8) == 8  # capped at the machine
+    with pytest.raises(InvalidRequest, match="local"):
+        cpus_for("gpu-monster", 8)
+
+
+def test_routing_is_round_robin_and_knows_warming_endpoints() -> None:
+    table = RoutingTable()
+    table.replace({"e": ["http://a", "http://b"]}, known={"e", "f"}, warming={"f"})
+    assert [table.pick("e") for _ in range(4)] == ["http://a", "http://b"] * 2
+    assert table.pick("f") is None and table.warming("f") and table.knows("f")
+    assert table.pick("nope") is None and not table.knows("nope")
+    table.replace({"e": ["http://a", "http://b"]}, known={"e"})
+    assert table.pick("e") == "http://a"  # unchanged route keeps its position
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("bytes=0-9", (0, 9)), ("bytes=5-", (5, 99)), ("bytes=-10", (90, 99)),
+    ("bytes=90-200", (90, 99)),
+])
+def test_ranges(header: str, expected: tuple[int, int]) -> None:
+    assert parse_range(header, 100) == expected
+
+
+def test_bad_ranges() -> None:
+    with pytest.raises(RangeNotSatisfiable):
+        parse_range("bytes=100-", 100)
+    with pytest.raises(InvalidRequest):
+        parse_range("bytes=0-1,5-6", 100)
+    with pytest.raises(InvalidRequest):
+        parse_range("items=0-1", 100)
+
+
+def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for key in ("MODELYARD_HOME", "MODELYARD_URL", "MODELYARD_PORT", "MODELYARD_DATABASE_URL",
+                "MODELYARD_STORAGE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    settings = Settings()
+    assert settings.resolved_url == "http://127.0.0.1:8642"
+    assert settings.resolved_home.name == ".modelyard"
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path))
+    monkeypatch.setenv("MODELYARD_PORT", "9000")
+    settings = Settings()
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path}/modelyard.db"
+    assert settings.resolved_storage_url == str(tmp_path / "objects")
+    assert settings.resolved_url == "http://127.0.0.1:9000"
