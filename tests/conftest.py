@@ -48,8 +48,10 @@ def postgres_url() -> Iterator[str]:
 
     base = os.environ.get("MODELYARD_TEST_DATABASE_URL")
     if not base:
-        pytest.skip("PostgreSQL tests need MODELYARD_TEST_DATABASE_URL, e.g. "
-                    "postgresql+psycopg://postgres@127.0.0.1:5432/test (.ci/run sets it)")
+        pytest.skip(
+            "PostgreSQL tests need MODELYARD_TEST_DATABASE_URL, e.g. "
+            "postgresql+psycopg://postgres@127.0.0.1:5432/test (.ci/run sets it)"
+        )
     name = f"modelyard_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -44,17 +44,33 @@ class RunningServer:
         """Environment for a client process (CLI, script) talking to this server."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
         env.update(self.extra_env)
-        env.update({"MODELYARD_HOME": str(self.home), "MODELYARD_URL": self.url,
-                    "MODELYARD_PORT": str(self.port)})
+        env.update(
+            {
+                "MODELYARD_HOME": str(self.home),
+                "MODELYARD_URL": self.url,
+                "MODELYARD_PORT": str(self.port),
+            }
+        )
         return env
 
     def start(self, timeout: float = 60.0) -> RunningServer:
         self.home.mkdir(parents=True, exist_ok=True)
         log = open(self.log, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "modelyard.server", "--home", str(self.home),
-             "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "modelyard.server",
+                "--home",
+                str(self.home),
+                "--port",
+                str(self.port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -84,19 +100,29 @@ class RunningServer:
         self.process = None
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30.0,
-                            headers={"Authorization": f"Bearer {self.token}"})
+        return httpx.Client(
+            base_url=self.url, timeout=30.0, headers={"Authorization": f"Bearer {self.token}"}
+        )
 
     def session(self) -> Any:
         from modelyard.sdk.session import Session
 
         return Session(self.url, self.token, auto_start=False)
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 120,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "modelyard", *args], env=self.env(),
-                                capture_output=True, text=True, timeout=timeout, input=input)
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 120, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "modelyard", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"modelyard {' '.join(args)} failed ({result.returncode}):\n"
-                                 f"{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"modelyard {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
         return result

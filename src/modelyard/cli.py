@@ -22,12 +22,15 @@ from rich.table import Table
 from modelyard.errors import ModelyardError, ServerNotRunning, UnexpectedStatusException
 from modelyard.settings import Settings
 
-app = typer.Typer(help="modelyard: train, deploy and predict on your own machines.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-server_app = typer.Typer(help="Start, stop and inspect the control-plane server.",
-                         no_args_is_help=True)
-data_app = typer.Typer(help="Object storage: upload, list, download, remove.",
-                       no_args_is_help=True)
+app = typer.Typer(
+    help="modelyard: train, deploy and predict on your own machines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+server_app = typer.Typer(
+    help="Start, stop and inspect the control-plane server.", no_args_is_help=True
+)
+data_app = typer.Typer(help="Object storage: upload, list, download, remove.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Training jobs.", no_args_is_help=True)
 endpoints_app = typer.Typer(help="Real-time endpoints.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
@@ -67,8 +70,14 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 
 def transfer_progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), console=err, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+    )
 
 
 # -- server -------------------------------------------------------------------------------
@@ -82,15 +91,18 @@ def server_start(
     """Start the server (in the background unless --foreground)."""
     from modelyard import server
 
-    overrides = {k: v for k, v in {"host": host, "port": port, "home": home}.items()
-                 if v is not None}
+    overrides = {
+        k: v for k, v in {"host": host, "port": port, "home": home}.items() if v is not None
+    }
     settings = Settings(**overrides)
     if foreground:
         server.run_foreground(settings)
         return
     url = server.start_background(settings)
-    out.print(f"modelyard server running at {url} (home {settings.resolved_home}, log "
-              f"{server.ServerFiles(settings.resolved_home).log_file})")
+    out.print(
+        f"modelyard server running at {url} (home {settings.resolved_home}, log "
+        f"{server.ServerFiles(settings.resolved_home).log_file})"
+    )
 
 
 @server_app.command("stop")
@@ -125,7 +137,9 @@ def server_status() -> None:
 @data_app.command("upload")
 def data_upload(
     path: Path,
-    bucket: Annotated[str | None, typer.Option(help="Bucket (default: the default bucket).")] = None,
+    bucket: Annotated[
+        str | None, typer.Option(help="Bucket (default: the default bucket).")
+    ] = None,
     prefix: Annotated[str, typer.Option(help="Key prefix.")] = "data",
 ) -> None:
     """Upload a file or a directory; prints its s3:// URI."""
@@ -136,8 +150,9 @@ def data_upload(
     total = sum(f.stat().st_size for f in files)
     with transfer_progress() as progress:
         task = progress.add_task(f"uploading {path.name}", total=total)
-        uri = s.upload_data(path, bucket=bucket, key_prefix=prefix,
-                            progress=lambda n: progress.advance(task, n))
+        uri = s.upload_data(
+            path, bucket=bucket, key_prefix=prefix, progress=lambda n: progress.advance(task, n)
+        )
     out.print(uri)
 
 
@@ -150,9 +165,12 @@ def data_ls(uri: Annotated[str | None, typer.Argument(help="s3://bucket/prefix")
             out.print(f"s3://{bucket}")
         return
     bucket, prefix = split_uri(uri)
-    rows = [[o["last_modified"][:19], o["size"], f"s3://{bucket}/{o['key']}"]
-            for o in s.client.paginate(f"/api/v1/buckets/{bucket}/objects", {"prefix": prefix},
-                                       key="objects")]
+    rows = [
+        [o["last_modified"][:19], o["size"], f"s3://{bucket}/{o['key']}"]
+        for o in s.client.paginate(
+            f"/api/v1/buckets/{bucket}/objects", {"prefix": prefix}, key="objects"
+        )
+    ]
     table(["modified", "size", "uri"], rows)
 
 
@@ -169,7 +187,9 @@ def data_download(uri: str, dest: Path) -> None:
 
 
 @data_app.command("rm")
-def data_rm(uri: str, recursive: Annotated[bool, typer.Option("--recursive", "-r")] = False) -> None:
+def data_rm(
+    uri: str, recursive: Annotated[bool, typer.Option("--recursive", "-r")] = False
+) -> None:
     """Remove an object (or, with --recursive, everything under a prefix)."""
     s = session()
     bucket, key = split_uri(uri)
@@ -194,8 +214,12 @@ def parse_pairs(values: list[str], what: str) -> dict[str, str]:
 def jobs_train(
     algorithm: Annotated[str, typer.Option(help="Built-in algorithm, e.g. xgboost.")],
     train: Annotated[str, typer.Option(help="s3:// URI of the train channel.")],
-    validation: Annotated[str | None, typer.Option(help="s3:// URI of the validation channel.")] = None,
-    hp: Annotated[list[str] | None, typer.Option("--hp", help="Hyperparameter NAME=VALUE (repeat).")] = None,
+    validation: Annotated[
+        str | None, typer.Option(help="s3:// URI of the validation channel.")
+    ] = None,
+    hp: Annotated[
+        list[str] | None, typer.Option("--hp", help="Hyperparameter NAME=VALUE (repeat).")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Job name (default: generated).")] = None,
     content_type: Annotated[str, typer.Option(help="Content type of the channels.")] = "text/csv",
     instance_type: str = "local",
@@ -207,9 +231,14 @@ def jobs_train(
     from modelyard.sdk.estimator import Estimator
     from modelyard.sdk.inputs import TrainingInput
 
-    estimator = Estimator(algorithm=algorithm, hyperparameters=parse_pairs(hp or [], "--hp"),
-                          instance_type=instance_type, output_path=output_path, max_run=max_run,
-                          session=session())
+    estimator = Estimator(
+        algorithm=algorithm,
+        hyperparameters=parse_pairs(hp or [], "--hp"),
+        instance_type=instance_type,
+        output_path=output_path,
+        max_run=max_run,
+        session=session(),
+    )
     inputs = {"train": TrainingInput(train, content_type)}
     if validation:
         inputs["validation"] = TrainingInput(validation, content_type)
@@ -224,17 +253,32 @@ def jobs_train(
 
 @jobs_app.command("list")
 def jobs_list(
-    status: Annotated[str | None, typer.Option(help="InProgress, Completed, Failed, Stopping, Stopped")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="InProgress, Completed, Failed, Stopping, Stopped")
+    ] = None,
     name_contains: str | None = None,
     max_results: int = 50,
 ) -> None:
     """List training jobs, newest first."""
-    page = session().client.get("/api/v1/training-jobs", params={
-        k: v for k, v in {"status": status, "name_contains": name_contains,
-                          "max_results": max_results}.items() if v is not None})
-    table(["name", "status", "secondary", "algorithm", "created"],
-          [[j["name"], j["status"], j["secondary_status"], j["algorithm"], j["created_at"][:19]]
-           for j in page["items"]])
+    page = session().client.get(
+        "/api/v1/training-jobs",
+        params={
+            k: v
+            for k, v in {
+                "status": status,
+                "name_contains": name_contains,
+                "max_results": max_results,
+            }.items()
+            if v is not None
+        },
+    )
+    table(
+        ["name", "status", "secondary", "algorithm", "created"],
+        [
+            [j["name"], j["status"], j["secondary_status"], j["algorithm"], j["created_at"][:19]]
+            for j in page["items"]
+        ],
+    )
 
 
 @jobs_app.command("describe")
@@ -271,10 +315,11 @@ def jobs_stop(name: str) -> None:
 @endpoints_app.command("list")
 def endpoints_list(status: str | None = None) -> None:
     """List endpoints."""
-    page = session().client.get("/api/v1/endpoints",
-                                params={"status": status} if status else None)
-    table(["name", "status", "instances", "url"],
-          [[e["name"], e["status"], len(e["instances"]), e["url"]] for e in page["items"]])
+    page = session().client.get("/api/v1/endpoints", params={"status": status} if status else None)
+    table(
+        ["name", "status", "instances", "url"],
+        [[e["name"], e["status"], len(e["instances"]), e["url"]] for e in page["items"]],
+    )
 
 
 @endpoints_app.command("describe")
@@ -296,8 +341,12 @@ def endpoints_invoke(
         raise ModelyardError("give exactly one of --body or --file")
     data = body.encode() if body is not None else file.read_bytes()  # type: ignore[union-attr]
     s = session()
-    response = s.client.request("POST", f"/endpoints/{name}/invocations", content=data,
-                                headers={"Content-Type": content_type, "Accept": accept})
+    response = s.client.request(
+        "POST",
+        f"/endpoints/{name}/invocations",
+        content=data,
+        headers={"Content-Type": content_type, "Accept": accept},
+    )
     sys.stdout.write(response.text if response.text.endswith("\n") else response.text + "\n")
 
 
@@ -314,16 +363,19 @@ def endpoints_delete(name: str) -> None:
 def models_list() -> None:
     """List registered models."""
     page = session().client.get("/api/v1/models")
-    table(["name", "algorithm", "model data", "created"],
-          [[m["name"], m["algorithm"], m["model_data"], m["created_at"][:19]]
-           for m in page["items"]])
+    table(
+        ["name", "algorithm", "model data", "created"],
+        [[m["name"], m["algorithm"], m["model_data"], m["created_at"][:19]] for m in page["items"]],
+    )
 
 
 @algorithms_app.command("list")
 def algorithms_list() -> None:
     """List the built-in algorithms."""
-    rows = [[a["name"], ", ".join(a["problem_types"]), a["description"]]
-            for a in session().client.get("/api/v1/algorithms")]
+    rows = [
+        [a["name"], ", ".join(a["problem_types"]), a["description"]]
+        for a in session().client.get("/api/v1/algorithms")
+    ]
     table(["name", "problems", "description"], rows)
 
 
@@ -335,13 +387,16 @@ def algorithms_describe(name: str) -> None:
 
 # -- quickstart ---------------------------------------------------------------------------
 @app.command("quickstart")
-def quickstart(keep: Annotated[bool, typer.Option(help="Keep the endpoint running.")] = False) -> None:
+def quickstart(
+    keep: Annotated[bool, typer.Option(help="Keep the endpoint running.")] = False,
+) -> None:
     """Train xgboost on bundled data, deploy it, predict, print the accuracy."""
     from modelyard import quickstart as qs
 
     result = qs.run(keep=keep, say=out.print)
-    out.print(f"[bold green]quickstart done[/] in {result.seconds:.1f}s: accuracy "
-              f"{result.accuracy:.3f}")
+    out.print(
+        f"[bold green]quickstart done[/] in {result.seconds:.1f}s: accuracy {result.accuracy:.3f}"
+    )
 
 
 def main() -> None:

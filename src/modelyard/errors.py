@@ -105,8 +105,9 @@ class UnexpectedStatusException(ModelyardError):
     status_code = 409
     code = "UnexpectedStatus"
 
-    def __init__(self, message: str, actual_status: str = "",
-                 details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, actual_status: str = "", details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message, details)
         self.actual_status = actual_status
 
@@ -114,8 +115,16 @@ class UnexpectedStatusException(ModelyardError):
 ERRORS_BY_CODE: dict[str, type[ModelyardError]] = {
     cls.code: cls
     for cls in (
-        ModelyardError, InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict,
-        UnsupportedMediaType, NotAcceptable, RangeNotSatisfiable, ServiceUnavailable,
+        ModelyardError,
+        InvalidRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        UnsupportedMediaType,
+        NotAcceptable,
+        RangeNotSatisfiable,
+        ServiceUnavailable,
         ServerNotRunning,
     )
 }

@@ -31,8 +31,7 @@ def write_dataset(directory: Path, seed: int = 0) -> dict[str, Path]:
     features, labels = load_breast_cancer(return_X_y=True)
     rows = np.column_stack([labels, features])
     train, rest = train_test_split(rows, test_size=0.3, random_state=seed, stratify=labels)
-    validation, test = train_test_split(rest, test_size=0.5, random_state=seed,
-                                        stratify=rest[:, 0])
+    validation, test = train_test_split(rest, test_size=0.5, random_state=seed, stratify=rest[:, 0])
     paths = {}
     for name, part in (("train", train), ("validation", validation), ("test", test)):
         path = directory / f"{name}.csv"
@@ -41,21 +40,32 @@ def write_dataset(directory: Path, seed: int = 0) -> dict[str, Path]:
     return paths
 
 
-def run(keep: bool = False, session: Session | None = None,
-        say: callable = print) -> QuickstartResult:  # type: ignore[valid-type]
+def run(
+    keep: bool = False, session: Session | None = None, say: callable = print
+) -> QuickstartResult:  # type: ignore[valid-type]
     started = time.monotonic()
     session = session or Session()
     with tempfile.TemporaryDirectory(prefix="modelyard-quickstart-") as tmp:
         paths = write_dataset(Path(tmp))
-        uris = {name: session.upload_data(path, key_prefix=f"quickstart/{name}")
-                for name, path in paths.items() if name != "test"}
+        uris = {
+            name: session.upload_data(path, key_prefix=f"quickstart/{name}")
+            for name, path in paths.items()
+            if name != "test"
+        }
         test = np.loadtxt(paths["test"], delimiter=",")
     say(f"uploaded training data: {uris['train']}, {uris['validation']}")
     estimator = Estimator(
         algorithm="xgboost",
-        hyperparameters={"objective": "binary:logistic", "num_round": 50, "max_depth": 4,
-                         "eta": 0.2, "eval_metric": "logloss,auc"},
-        base_job_name="quickstart-xgboost", session=session)
+        hyperparameters={
+            "objective": "binary:logistic",
+            "num_round": 50,
+            "max_depth": 4,
+            "eta": 0.2,
+            "eval_metric": "logloss,auc",
+        },
+        base_job_name="quickstart-xgboost",
+        session=session,
+    )
     estimator.fit({"train": uris["train"], "validation": uris["validation"]})
     assert estimator.latest_training_job is not None
     say(f"model artifact: {estimator.model_data}")
@@ -64,13 +74,19 @@ def run(keep: bool = False, session: Session | None = None,
     scores = np.array([p["score"] for p in answer["predictions"]])
     accuracy = float(np.mean((scores > 0.5) == test[:, 0].astype(bool)))
     url = predictor.url
-    say(f"endpoint {predictor.endpoint_name} answered {len(scores)} test rows: accuracy "
-        f"{accuracy:.3f}")
+    say(
+        f"endpoint {predictor.endpoint_name} answered {len(scores)} test rows: accuracy "
+        f"{accuracy:.3f}"
+    )
     say(f"endpoint URL: {url}")
     if not keep:
         predictor.delete_endpoint()
         say(f"deleted endpoint {predictor.endpoint_name} (use --keep to keep it)")
-    return QuickstartResult(accuracy=accuracy, endpoint_name=predictor.endpoint_name,
-                            endpoint_url=url,
-                            training_job_name=estimator.latest_training_job.name,
-                            seconds=time.monotonic() - started, deleted=not keep)
+    return QuickstartResult(
+        accuracy=accuracy,
+        endpoint_name=predictor.endpoint_name,
+        endpoint_url=url,
+        training_job_name=estimator.latest_training_job.name,
+        seconds=time.monotonic() - started,
+        deleted=not keep,
+    )

@@ -61,8 +61,10 @@ def check_port_free(host: str, port: int) -> None:
         return
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     if ping(url):
-        raise Conflict(f"a modelyard server is already running at {url}; stop it with "
-                       "'modelyard server stop' or pick another --port")
+        raise Conflict(
+            f"a modelyard server is already running at {url}; stop it with "
+            "'modelyard server stop' or pick another --port"
+        )
     raise Conflict(f"port {port} on {host} is in use by another program; pick another --port")
 
 
@@ -79,19 +81,31 @@ def run_foreground(settings: Settings) -> None:
     from modelyard.services.platform import Platform
 
     check_port_free(settings.host, settings.port)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     files = ServerFiles(settings.resolved_home)
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
     files.pid_file.write_text(f"{os.getpid()}\n{settings.host}\n{settings.port}\n")
     try:
         platform = Platform(settings, control_url(settings.host, settings.port))
         app = create_app(platform)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, http="httptools",
-                                loop="uvloop", log_level="warning", access_log=False,
-                                lifespan="on", timeout_graceful_shutdown=5)
-        print(f"modelyard server listening on {control_url(settings.host, settings.port)} "
-              f"(home {settings.resolved_home})", flush=True)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            http="httptools",
+            loop="uvloop",
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+        print(
+            f"modelyard server listening on {control_url(settings.host, settings.port)} "
+            f"(home {settings.resolved_home})",
+            flush=True,
+        )
         uvicorn.Server(config).run()
     finally:
         try:
@@ -112,8 +126,14 @@ def start_background(settings: Settings, timeout: float = START_TIMEOUT_SECONDS)
     env["MODELYARD_PORT"] = str(settings.port)
     argv = [sys.executable, "-m", "modelyard.server"]
     with open(files.log_file, "ab") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     url = control_url(settings.host, settings.port)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -142,7 +162,9 @@ def stop(settings: Settings, timeout: float = 30.0) -> int:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         ServerFiles(settings.resolved_home).pid_file.unlink(missing_ok=True)
-        raise ServerNotRunning(f"no modelyard server is running (stale pid {pid} removed)") from None
+        raise ServerNotRunning(
+            f"no modelyard server is running (stale pid {pid} removed)"
+        ) from None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

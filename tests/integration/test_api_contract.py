@@ -19,8 +19,11 @@ def routes(server: RunningServer) -> list[tuple[str, str]]:
     found = []
     for path, operations in schema["paths"].items():
         for method in operations:
-            concrete = (path.replace("{name}", "no-such-thing").replace("{bucket}", "nobucket")
-                        .replace("{key}", "no/such/key"))
+            concrete = (
+                path.replace("{name}", "no-such-thing")
+                .replace("{bucket}", "nobucket")
+                .replace("{key}", "no/such/key")
+            )
             found.append((method.upper(), concrete))
     return found
 
@@ -36,9 +39,15 @@ def assert_error_shape(response: httpx.Response) -> dict[str, Any]:
 
 def test_openapi_lists_every_resource(server: RunningServer) -> None:
     paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
-    for expected in ("/api/v1/training-jobs", "/api/v1/training-jobs/{name}/stop",
-                     "/api/v1/models", "/api/v1/endpoint-configs", "/api/v1/endpoints",
-                     "/api/v1/buckets/{bucket}/objects/{key}", "/api/v1/algorithms"):
+    for expected in (
+        "/api/v1/training-jobs",
+        "/api/v1/training-jobs/{name}/stop",
+        "/api/v1/models",
+        "/api/v1/endpoint-configs",
+        "/api/v1/endpoints",
+        "/api/v1/buckets/{bucket}/objects/{key}",
+        "/api/v1/algorithms",
+    ):
         assert expected in paths
 
 
@@ -61,8 +70,9 @@ def test_every_route_answers_errors_in_one_shape(server: RunningServer) -> None:
         for method, path in routes(server):
             if (method, path) in PUBLIC:
                 continue
-            response = http.request(method, path, content=b"{broken",
-                                    headers={"Content-Type": "application/json"})
+            response = http.request(
+                method, path, content=b"{broken", headers={"Content-Type": "application/json"}
+            )
             if method == "HEAD":
                 continue  # no body to check
             if response.status_code < 400:
@@ -83,8 +93,11 @@ def test_job_tokens_only_report_on_their_own_job(server: RunningServer) -> None:
         # the admin token is not a job token: it may not forge a job's reports
         response = http.post("/api/v1/training-jobs/no-such-job/report", json={})
         assert response.status_code == 401
-    response = httpx.post(f"{server.url}/api/v1/training-jobs/no-such-job/report", json={},
-                          headers={"Authorization": "Bearer some-job-token"})
+    response = httpx.post(
+        f"{server.url}/api/v1/training-jobs/no-such-job/report",
+        json={},
+        headers={"Authorization": "Bearer some-job-token"},
+    )
     assert response.status_code == 401
     assert_error_shape(response)
 

@@ -26,8 +26,11 @@ def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
 
 
 def upload(session: my.Session, csvs: dict[str, Path]) -> dict[str, str]:
-    return {name: session.upload_data(path, key_prefix=f"durability/{name}")
-            for name, path in csvs.items() if name != "test"}
+    return {
+        name: session.upload_data(path, key_prefix=f"durability/{name}")
+        for name, path in csvs.items()
+        if name != "test"
+    }
 
 
 def test_running_job_survives_a_hard_restart_and_completes(
@@ -36,8 +39,16 @@ def test_running_job_survives_a_hard_restart_and_completes(
     session = fresh_server.session()
     uris = upload(session, breast_cancer_csvs)
     # Long enough to outlive the restart, short enough to finish on its own afterwards.
-    estimator = my.Estimator(algorithm="xgboost", session=session, hyperparameters={
-        "objective": "binary:logistic", "num_round": 3000, "max_depth": 6, "eta": 0.01})
+    estimator = my.Estimator(
+        algorithm="xgboost",
+        session=session,
+        hyperparameters={
+            "objective": "binary:logistic",
+            "num_round": 3000,
+            "max_depth": 6,
+            "eta": 0.01,
+        },
+    )
     estimator.fit(uris["train"], job_name="survivor", wait=False)
     wait_for(lambda: session.describe_training_job("survivor")["secondary_status"] == "Training")
     fresh_server.kill9()
@@ -54,8 +65,11 @@ def test_job_that_died_while_the_server_was_down_is_failed_with_a_reason(
 ) -> None:
     session = fresh_server.session()
     uris = upload(session, breast_cancer_csvs)
-    estimator = my.Estimator(algorithm="xgboost", session=session, hyperparameters={
-        "num_round": 1_000_000, "max_depth": 8})
+    estimator = my.Estimator(
+        algorithm="xgboost",
+        session=session,
+        hyperparameters={"num_round": 1_000_000, "max_depth": 8},
+    )
     estimator.fit(uris["train"], job_name="casualty", wait=False)
     wait_for(lambda: session.describe_training_job("casualty")["secondary_status"] == "Training")
     job_pid = job_process_pid(fresh_server, "casualty")
@@ -73,8 +87,11 @@ def test_in_service_endpoint_answers_the_same_after_a_hard_restart(
 ) -> None:
     session = fresh_server.session()
     uris = upload(session, breast_cancer_csvs)
-    estimator = my.Estimator(algorithm="xgboost", session=session, hyperparameters={
-        "objective": "binary:logistic", "num_round": 10})
+    estimator = my.Estimator(
+        algorithm="xgboost",
+        session=session,
+        hyperparameters={"objective": "binary:logistic", "num_round": 10},
+    )
     estimator.fit(uris, logs=False)
     predictor = estimator.deploy(endpoint_name="durable")
     rows = np.loadtxt(breast_cancer_csvs["test"], delimiter=",")[:, 1:]
@@ -96,30 +113,42 @@ def job_process_pid(server: RunningServer, name: str) -> int:
 
     engine = create_engine(f"sqlite:///{server.home / 'modelyard.db'}")
     with engine.connect() as connection:
-        pid = connection.execute(text("SELECT pid FROM training_jobs WHERE name = :n"),
-                                 {"n": name}).scalar_one()
+        pid = connection.execute(
+            text("SELECT pid FROM training_jobs WHERE name = :n"), {"n": name}
+        ).scalar_one()
     engine.dispose()
     return int(pid)
 
 
-def test_jobs_never_see_the_servers_secrets(tmp_path: Path,
-                                            breast_cancer_csvs: dict[str, Path]) -> None:
+def test_jobs_never_see_the_servers_secrets(
+    tmp_path: Path, breast_cancer_csvs: dict[str, Path]
+) -> None:
     from tests.support import free_port
 
-    running = RunningServer(tmp_path / "home", free_port(), extra_env={
-        "MODELYARD_TOKEN": "server-secret-token", "MODELYARD_STOP_GRACE_SECONDS": "2"}).start()
+    running = RunningServer(
+        tmp_path / "home",
+        free_port(),
+        extra_env={"MODELYARD_TOKEN": "server-secret-token", "MODELYARD_STOP_GRACE_SECONDS": "2"},
+    ).start()
     try:
         session = running.session()
         uris = upload(session, breast_cancer_csvs)
-        estimator = my.Estimator(algorithm="xgboost", session=session,
-                                 environment={"MY_SETTING": "42"},
-                                 hyperparameters={"num_round": 1_000_000, "max_depth": 8})
+        estimator = my.Estimator(
+            algorithm="xgboost",
+            session=session,
+            environment={"MY_SETTING": "42"},
+            hyperparameters={"num_round": 1_000_000, "max_depth": 8},
+        )
         estimator.fit(uris["train"], job_name="env-check", wait=False)
-        wait_for(lambda: session.describe_training_job("env-check")["secondary_status"]
-                 == "Training")
+        wait_for(
+            lambda: session.describe_training_job("env-check")["secondary_status"] == "Training"
+        )
         pid = job_process_pid(running, "env-check")
-        environ = dict(entry.split("=", 1) for entry in
-                       open(f"/proc/{pid}/environ").read().split("\0") if "=" in entry)
+        environ = dict(
+            entry.split("=", 1)
+            for entry in open(f"/proc/{pid}/environ").read().split("\0")
+            if "=" in entry
+        )
         assert environ["TRAINING_JOB_NAME"] == "env-check"
         assert environ["MY_SETTING"] == "42"
         assert "MODELYARD_TOKEN" not in environ

@@ -29,12 +29,21 @@ def session(server: RunningServer) -> my.Session:
 
 @pytest.fixture(scope="module")
 def trained(session: my.Session, breast_cancer_csvs: dict[str, Path]) -> my.Estimator:
-    uris = {name: session.upload_data(path, key_prefix=f"endpoints-test/{name}")
-            for name, path in breast_cancer_csvs.items() if name != "test"}
-    estimator = my.Estimator(algorithm="xgboost", session=session, hyperparameters={
-        "objective": "binary:logistic", "num_round": 20, "max_depth": 3})
-    estimator.fit({"train": uris["train"], "validation": uris["validation"]},
-                  job_name="endpoint-model", logs=False)
+    uris = {
+        name: session.upload_data(path, key_prefix=f"endpoints-test/{name}")
+        for name, path in breast_cancer_csvs.items()
+        if name != "test"
+    }
+    estimator = my.Estimator(
+        algorithm="xgboost",
+        session=session,
+        hyperparameters={"objective": "binary:logistic", "num_round": 20, "max_depth": 3},
+    )
+    estimator.fit(
+        {"train": uris["train"], "validation": uris["validation"]},
+        job_name="endpoint-model",
+        logs=False,
+    )
     return estimator
 
 
@@ -67,8 +76,9 @@ def test_deploy_reaches_in_service_with_all_instances(predictor: Any) -> None:
     assert description["url"].endswith("/endpoints/main-endpoint/invocations")
 
 
-def test_predictions_equal_the_library_in_process(predictor: Any, test_rows: np.ndarray,
-                                                  local_booster: xgboost.Booster) -> None:
+def test_predictions_equal_the_library_in_process(
+    predictor: Any, test_rows: np.ndarray, local_booster: xgboost.Booster
+) -> None:
     features = test_rows[:, 1:]
     expected = local_booster.inplace_predict(features.astype(np.float32))
     assert np.allclose(scores(predictor.predict(features)), expected, atol=1e-6)
@@ -78,22 +88,29 @@ def test_predictions_equal_the_library_in_process(predictor: Any, test_rows: np.
     assert np.allclose(scores(predictor.predict(csv_text)), expected[:3], atol=1e-6)
 
 
-def test_every_content_type_both_ways(predictor: Any, test_rows: np.ndarray,
-                                      local_booster: xgboost.Booster) -> None:
+def test_every_content_type_both_ways(
+    predictor: Any, test_rows: np.ndarray, local_booster: xgboost.Booster
+) -> None:
     features = test_rows[:5, 1:]
     expected = local_booster.inplace_predict(features.astype(np.float32))
-    as_json = my.Predictor(predictor.endpoint_name, session=predictor.session,
-                           serializer=JSONSerializer())
+    as_json = my.Predictor(
+        predictor.endpoint_name, session=predictor.session, serializer=JSONSerializer()
+    )
     assert np.allclose(scores(as_json.predict(features.tolist())), expected, atol=1e-6)
-    as_npy = my.Predictor(predictor.endpoint_name, session=predictor.session,
-                          serializer=NumpySerializer(), deserializer=NumpyDeserializer())
+    as_npy = my.Predictor(
+        predictor.endpoint_name,
+        session=predictor.session,
+        serializer=NumpySerializer(),
+        deserializer=NumpyDeserializer(),
+    )
     assert np.allclose(as_npy.predict(features), expected, atol=1e-6)
-    as_csv = my.Predictor(predictor.endpoint_name, session=predictor.session,
-                          deserializer=CSVDeserializer())
-    assert np.allclose(np.array(as_csv.predict(features), dtype=float).ravel(), expected,
-                       atol=1e-6)
-    as_lines = my.Predictor(predictor.endpoint_name, session=predictor.session,
-                            deserializer=JSONLinesDeserializer())
+    as_csv = my.Predictor(
+        predictor.endpoint_name, session=predictor.session, deserializer=CSVDeserializer()
+    )
+    assert np.allclose(np.array(as_csv.predict(features), dtype=float).ravel(), expected, atol=1e-6)
+    as_lines = my.Predictor(
+        predictor.endpoint_name, session=predictor.session, deserializer=JSONLinesDeserializer()
+    )
     assert np.allclose([r["score"] for r in as_lines.predict(features)], expected, atol=1e-6)
 
 
@@ -111,8 +128,9 @@ def test_bad_requests_are_4xx_and_the_endpoint_keeps_serving(
             (row.encode(), "text/csv", "image/png", 406, "application/json"),
         ]
         for body, content_type, accept, status, words in cases:
-            response = http.post(path, content=body,
-                                 headers={"Content-Type": content_type, "Accept": accept})
+            response = http.post(
+                path, content=body, headers={"Content-Type": content_type, "Accept": accept}
+            )
             assert response.status_code == status, (body, response.text)
             error = response.json()["error"]
             assert words in error["message"], (words, error)
@@ -156,11 +174,15 @@ def test_requests_are_balanced_and_a_crashed_instance_is_restarted(
     assert len(predictor.predict(features)["predictions"]) == 2
 
 
-def test_model_deploy_from_model_data(session: my.Session, trained: my.Estimator,
-                                      test_rows: np.ndarray,
-                                      local_booster: xgboost.Booster) -> None:
-    model = my.Model(trained.model_data, algorithm="xgboost", session=session,
-                     name="from-model-data")
+def test_model_deploy_from_model_data(
+    session: my.Session,
+    trained: my.Estimator,
+    test_rows: np.ndarray,
+    local_booster: xgboost.Booster,
+) -> None:
+    model = my.Model(
+        trained.model_data, algorithm="xgboost", session=session, name="from-model-data"
+    )
     predictor = model.deploy(endpoint_name="from-model-data-ep")
     try:
         expected = local_booster.inplace_predict(test_rows[:3, 1:].astype(np.float32))
@@ -172,8 +194,9 @@ def test_model_deploy_from_model_data(session: my.Session, trained: my.Estimator
 
 
 def test_a_model_that_cannot_load_fails_the_endpoint(session: my.Session) -> None:
-    data = session.upload_string_as_file_body("not a tarball", session.default_bucket(),
-                                              "broken/model.tar.gz")
+    data = session.upload_string_as_file_body(
+        "not a tarball", session.default_bucket(), "broken/model.tar.gz"
+    )
     model = my.Model(data, algorithm="xgboost", session=session, name="broken-model")
     with pytest.raises(my.errors.ModelyardError, match="failed") as caught:  # type: ignore[attr-defined]
         model.deploy(endpoint_name="broken-endpoint")
@@ -184,24 +207,37 @@ def test_a_model_that_cannot_load_fails_the_endpoint(session: my.Session) -> Non
 
 def test_model_requests_are_validated(server: RunningServer) -> None:
     with server.http() as http:
-        response = http.post("/api/v1/models", json={
-            "name": "m1", "model_data": "s3://modelyard-default/none.tar.gz",
-            "algorithm": "xgboost"})
+        response = http.post(
+            "/api/v1/models",
+            json={
+                "name": "m1",
+                "model_data": "s3://modelyard-default/none.tar.gz",
+                "algorithm": "xgboost",
+            },
+        )
         assert response.status_code == 400 and "nothing stored" in response.text
-        response = http.post("/api/v1/endpoint-configs", json={
-            "name": "c1", "production_variants": [{"model_name": "nope"}]})
+        response = http.post(
+            "/api/v1/endpoint-configs",
+            json={"name": "c1", "production_variants": [{"model_name": "nope"}]},
+        )
         assert response.status_code == 400 and "'nope' does not exist" in response.text
-        response = http.post("/api/v1/endpoint-configs", json={
-            "name": "c1", "production_variants": [{"model_name": "nope",
-                                                   "initial_instance_count": 0}]})
+        response = http.post(
+            "/api/v1/endpoint-configs",
+            json={
+                "name": "c1",
+                "production_variants": [{"model_name": "nope", "initial_instance_count": 0}],
+            },
+        )
         assert response.status_code == 400 and "initial_instance_count" in response.text
-        response = http.post("/api/v1/endpoints", json={"name": "e1",
-                                                        "endpoint_config_name": "nope"})
+        response = http.post(
+            "/api/v1/endpoints", json={"name": "e1", "endpoint_config_name": "nope"}
+        )
         assert response.status_code == 400 and "does not exist" in response.text
 
 
-def test_cli_endpoints_and_models(server: RunningServer, predictor: Any,
-                                  test_rows: np.ndarray) -> None:
+def test_cli_endpoints_and_models(
+    server: RunningServer, predictor: Any, test_rows: np.ndarray
+) -> None:
     listing = server.cli("endpoints", "list").stdout
     assert "main-endpoint" in listing and "InService" in listing
     described = json.loads(server.cli("endpoints", "describe", "main-endpoint").stdout)
@@ -209,22 +245,25 @@ def test_cli_endpoints_and_models(server: RunningServer, predictor: Any,
     row = ",".join(str(v) for v in test_rows[0, 1:])
     answer = json.loads(server.cli("endpoints", "invoke", "main-endpoint", "--body", row).stdout)
     assert len(answer["predictions"]) == 1
-    csv_answer = server.cli("endpoints", "invoke", "main-endpoint", "--body", row,
-                            "--accept", "text/csv").stdout
+    csv_answer = server.cli(
+        "endpoints", "invoke", "main-endpoint", "--body", row, "--accept", "text/csv"
+    ).stdout
     assert float(csv_answer.strip()) == pytest.approx(answer["predictions"][0]["score"])
     bad = server.cli("endpoints", "invoke", "main-endpoint", "--body", "1,2", check=False)
     assert bad.returncode == 1 and "features" in bad.stderr and "Traceback" not in bad.stderr
     assert "endpoint-model" in server.cli("models", "list").stdout
 
 
-def test_npy_body_round_trip_through_http(server: RunningServer, predictor: Any,
-                                          test_rows: np.ndarray) -> None:
+def test_npy_body_round_trip_through_http(
+    server: RunningServer, predictor: Any, test_rows: np.ndarray
+) -> None:
     buffer = io.BytesIO()
     np.save(buffer, test_rows[:4, 1:])
     with server.http() as http:
-        response = http.post(f"/endpoints/{predictor.endpoint_name}/invocations",
-                             content=buffer.getvalue(),
-                             headers={"Content-Type": "application/x-npy",
-                                      "Accept": "application/x-npy"})
+        response = http.post(
+            f"/endpoints/{predictor.endpoint_name}/invocations",
+            content=buffer.getvalue(),
+            headers={"Content-Type": "application/x-npy", "Accept": "application/x-npy"},
+        )
     assert response.status_code == 200
     assert np.load(io.BytesIO(response.content)).shape == (4,)

@@ -57,8 +57,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]
     train_dir.mkdir(parents=True)
     np.savetxt(train_dir / "train.csv", np.column_stack([y, X]), delimiter=",", fmt="%.9g")
     algorithm = get_algorithm("xgboost")
-    hps = algorithm.validate({"num_round": "20", "objective": "binary:logistic",
-                              "max_depth": "3"})
+    hps = algorithm.validate({"num_round": "20", "objective": "binary:logistic", "max_depth": "3"})
     ctx = TrainingContext(
         work_dir=work,
         hyperparameters=hps,
@@ -92,18 +91,36 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "modelyard.runtime.serving", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
     )
 
 
 @pytest.fixture(scope="module")
-def server(trained: tuple[Path, np.ndarray], tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def server(
+    trained: tuple[Path, np.ndarray], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     archive, _ = trained
     work = tmp_path_factory.mktemp("serve")
     port = _free_port()
-    proc = _start(["--model-data", str(archive), "--algorithm", "xgboost", "--host", "127.0.0.1",
-                   "--port", str(port), "--work-dir", str(work)], work)
+    proc = _start(
+        [
+            "--model-data",
+            str(archive),
+            "--algorithm",
+            "xgboost",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--work-dir",
+            str(work),
+        ],
+        work,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         assert proc.stdout is not None
@@ -158,8 +175,11 @@ def test_ping_and_execution_parameters(client: httpx.Client) -> None:
     ping = client.get("/ping")
     assert ping.status_code == 200 and ping.content == b""
     params = client.get("/execution-parameters")
-    assert params.json() == {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD",
-                             "MaxPayloadInMB": 6}
+    assert params.json() == {
+        "MaxConcurrentTransforms": 1,
+        "BatchStrategy": "MULTI_RECORD",
+        "MaxPayloadInMB": 6,
+    }
 
 
 REQUESTS = {
@@ -172,16 +192,23 @@ REQUESTS = {
 }
 
 
-@pytest.mark.parametrize("accept", ["application/json", "application/jsonlines", "text/csv",
-                                    "application/x-npy"])
+@pytest.mark.parametrize(
+    "accept", ["application/json", "application/jsonlines", "text/csv", "application/x-npy"]
+)
 @pytest.mark.parametrize("content_type", list(REQUESTS))
 def test_predictions_match_the_booster(
-    client: httpx.Client, trained: tuple[Path, np.ndarray], booster, content_type: str,
+    client: httpx.Client,
+    trained: tuple[Path, np.ndarray],
+    booster,
+    content_type: str,
     accept: str,
 ) -> None:
     X = trained[1][:25]
-    response = client.post("/invocations", content=REQUESTS[content_type](X),
-                           headers={"Content-Type": content_type, "Accept": accept})
+    response = client.post(
+        "/invocations",
+        content=REQUESTS[content_type](X),
+        headers={"Content-Type": content_type, "Accept": accept},
+    )
     assert response.headers["content-type"] == accept
     got = scores_of(response)
     np.testing.assert_allclose(got, expected_scores(booster, X), rtol=1e-6, atol=1e-7)
@@ -193,19 +220,24 @@ def test_single_row_csv_and_default_accept(client: httpx.Client, trained, booste
     response = client.post("/invocations", content=body, headers={"Content-Type": "text/csv"})
     assert response.headers["content-type"] == "text/csv"  # csv in, csv out by default
     np.testing.assert_allclose(scores_of(response), expected_scores(booster, X), rtol=1e-6)
-    as_json = client.post("/invocations", content=json.dumps({"instances": X.tolist()}),
-                          headers={"Content-Type": "application/json", "Accept": "*/*"})
+    as_json = client.post(
+        "/invocations",
+        content=json.dumps({"instances": X.tolist()}),
+        headers={"Content-Type": "application/json", "Accept": "*/*"},
+    )
     assert as_json.headers["content-type"] == "application/json"
     np.testing.assert_allclose(scores_of(as_json), expected_scores(booster, X), rtol=1e-6)
 
 
-def test_large_batch_goes_through_the_worker_thread(client: httpx.Client, trained, booster
-                                                    ) -> None:
+def test_large_batch_goes_through_the_worker_thread(client: httpx.Client, trained, booster) -> None:
     X = np.tile(trained[1], (4, 1))  # ~2300 rows, well over the inline threshold
     body = _csv(X)
     assert len(body) > 64 * 1024
-    response = client.post("/invocations", content=body,
-                           headers={"Content-Type": "text/csv", "Accept": "application/x-npy"})
+    response = client.post(
+        "/invocations",
+        content=body,
+        headers={"Content-Type": "text/csv", "Accept": "application/x-npy"},
+    )
     np.testing.assert_allclose(scores_of(response), expected_scores(booster, X), rtol=1e-6)
 
 
@@ -217,41 +249,56 @@ def _error(response: httpx.Response, status: int) -> dict:
     return body["error"]
 
 
-def test_client_errors_and_the_server_keeps_serving(client: httpx.Client, trained, booster
-                                                    ) -> None:
+def test_client_errors_and_the_server_keeps_serving(client: httpx.Client, trained, booster) -> None:
     row = [repr(float(v)) for v in trained[1][0]]
     bad = row.copy()
     bad[3] = "abc"
-    err = _error(client.post("/invocations", content=",".join(bad),
-                             headers={"Content-Type": "text/csv"}), 400)
+    err = _error(
+        client.post("/invocations", content=",".join(bad), headers={"Content-Type": "text/csv"}),
+        400,
+    )
     assert err["message"] == "could not parse 'abc' as a number in row 1, column 4"
 
-    err = _error(client.post("/invocations", content=",".join(row[:-1]),
-                             headers={"Content-Type": "text/csv"}), 400)
+    err = _error(
+        client.post(
+            "/invocations", content=",".join(row[:-1]), headers={"Content-Type": "text/csv"}
+        ),
+        400,
+    )
     assert err["message"] == "expected 30 features per row, got 29 (row 1)"
 
-    err = _error(client.post("/invocations", content="{oops",
-                             headers={"Content-Type": "application/json"}), 400)
+    err = _error(
+        client.post("/invocations", content="{oops", headers={"Content-Type": "application/json"}),
+        400,
+    )
     assert err["message"].startswith("the request body is not valid JSON")
 
-    err = _error(client.post("/invocations", content=",".join(row),
-                             headers={"Content-Type": "text/csv", "Accept": "text/html"}), 406)
+    err = _error(
+        client.post(
+            "/invocations",
+            content=",".join(row),
+            headers={"Content-Type": "text/csv", "Accept": "text/html"},
+        ),
+        406,
+    )
     assert err["code"] == "NotAcceptable" and "accepted: application/json" in err["message"]
 
-    err = _error(client.post("/invocations", content=",".join(row),
-                             headers={"Content-Type": "text/plain"}), 415)
+    err = _error(
+        client.post("/invocations", content=",".join(row), headers={"Content-Type": "text/plain"}),
+        415,
+    )
     assert err["code"] == "UnsupportedMediaType"
 
     assert _error(client.get("/invocations"), 405)["code"] == "MethodNotAllowed"
     assert _error(client.get("/nowhere"), 404)["code"] == "NotFound"
 
     good = client.post("/invocations", content=",".join(row), headers={"Content-Type": "text/csv"})
-    np.testing.assert_allclose(scores_of(good), expected_scores(booster, trained[1][:1]),
-                               rtol=1e-6)
+    np.testing.assert_allclose(scores_of(good), expected_scores(booster, trained[1][:1]), rtol=1e-6)
 
 
-def test_s3_model_data_body_limit_and_sigterm(trained: tuple[Path, np.ndarray], tmp_path: Path
-                                              ) -> None:
+def test_s3_model_data_body_limit_and_sigterm(
+    trained: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     """A second server, its model fetched from s3:// in a local object store, with a tiny body
     limit; SIGTERM ends it cleanly."""
     from modelyard.storage import open_store
@@ -262,34 +309,53 @@ def test_s3_model_data_body_limit_and_sigterm(trained: tuple[Path, np.ndarray], 
     store.create_bucket("models")
     store.upload_file(archive, "models", "jobs/xgb-1/output/model.tar.gz")
     work = tmp_path / "work"
-    proc = _start(["--model-data", "s3://models/jobs/xgb-1/output/model.tar.gz",
-                   "--storage-url", str(store_dir), "--algorithm", "xgboost", "--port", "0",
-                   "--work-dir", str(work), "--max-body-mb", "0.01"], tmp_path)
+    proc = _start(
+        [
+            "--model-data",
+            "s3://models/jobs/xgb-1/output/model.tar.gz",
+            "--storage-url",
+            str(store_dir),
+            "--algorithm",
+            "xgboost",
+            "--port",
+            "0",
+            "--work-dir",
+            str(work),
+            "--max-body-mb",
+            "0.01",
+        ],
+        tmp_path,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line.startswith("model server listening on http://127.0.0.1:"), (
-            line + (proc.stderr.read() if proc.stderr else "")
+        assert line.startswith("model server listening on http://127.0.0.1:"), line + (
+            proc.stderr.read() if proc.stderr else ""
         )
         url = line.split()[4]
         assert (work / "model" / "xgboost-model").is_file()
         with httpx.Client(base_url=url, timeout=30) as c:
             assert c.get("/ping").status_code == 200
-            err = _error(c.post("/invocations", content=_csv(X[:100]),
-                                headers={"Content-Type": "text/csv"}), 413)
+            err = _error(
+                c.post("/invocations", content=_csv(X[:100]), headers={"Content-Type": "text/csv"}),
+                413,
+            )
             assert err["code"] == "PayloadTooLarge"
 
             def chunks() -> Iterator[bytes]:  # no Content-Length: chunked transfer encoding
                 for row in X[:100]:
                     yield _csv(row[None, :])
 
-            err = _error(c.post("/invocations", content=chunks(),
-                                headers={"Content-Type": "text/csv"}), 413)
-            assert err["message"] == (
-                "request body exceeds the limit of 10485 bytes (0.01 MiB)"
+            err = _error(
+                c.post("/invocations", content=chunks(), headers={"Content-Type": "text/csv"}), 413
             )
-            assert c.post("/invocations", content=_csv(X[:2]),
-                          headers={"Content-Type": "text/csv"}).status_code == 200
+            assert err["message"] == ("request body exceeds the limit of 10485 bytes (0.01 MiB)")
+            assert (
+                c.post(
+                    "/invocations", content=_csv(X[:2]), headers={"Content-Type": "text/csv"}
+                ).status_code
+                == 200
+            )
             # SIGTERM with an idle keep-alive connection still open: a quick, clean exit.
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
@@ -303,8 +369,19 @@ def test_s3_model_data_body_limit_and_sigterm(trained: tuple[Path, np.ndarray], 
 
 
 def test_load_failures_exit_nonzero(tmp_path: Path) -> None:
-    missing = _start(["--model-data", str(tmp_path / "nope.tar.gz"), "--algorithm", "xgboost",
-                      "--port", "0", "--work-dir", str(tmp_path / "w1")], tmp_path)
+    missing = _start(
+        [
+            "--model-data",
+            str(tmp_path / "nope.tar.gz"),
+            "--algorithm",
+            "xgboost",
+            "--port",
+            "0",
+            "--work-dir",
+            str(tmp_path / "w1"),
+        ],
+        tmp_path,
+    )
     _, err = missing.communicate(timeout=60)
     assert missing.returncode == 1 and "does not exist" in err
 
@@ -313,15 +390,27 @@ def test_load_failures_exit_nonzero(tmp_path: Path) -> None:
         info = tarfile.TarInfo("../escape.txt")
         info.size = 2
         tar.addfile(info, io.BytesIO(b"hi"))
-    unsafe = _start(["--model-data", str(evil), "--algorithm", "xgboost", "--port", "0",
-                     "--work-dir", str(tmp_path / "w2")], tmp_path)
+    unsafe = _start(
+        [
+            "--model-data",
+            str(evil),
+            "--algorithm",
+            "xgboost",
+            "--port",
+            "0",
+            "--work-dir",
+            str(tmp_path / "w2"),
+        ],
+        tmp_path,
+    )
     _, err = unsafe.communicate(timeout=60)
     assert unsafe.returncode == 1 and "unsafe member path '../escape.txt'" in err
     assert not (tmp_path / "escape.txt").exists()
 
 
-def test_unexpected_predict_errors_answer_500_and_are_logged(capsys: pytest.CaptureFixture[str]
-                                                             ) -> None:
+def test_unexpected_predict_errors_answer_500_and_are_logged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """In process, through the ASGI app: a model that raises gives 500, then serves again."""
     import asyncio
 
@@ -344,20 +433,23 @@ def test_unexpected_predict_errors_answer_500_and_are_logged(capsys: pytest.Capt
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             bad = await c.post("/invocations", content="-1,2", headers={"Content-Type": "text/csv"})
-            good = await c.post("/invocations", content="1,2",
-                                headers={"Content-Type": "text/csv"})
+            good = await c.post("/invocations", content="1,2", headers={"Content-Type": "text/csv"})
             return bad, good
 
     bad, good = asyncio.run(drive())
     err = _error(bad, 500)
-    assert err == {"code": "InternalError", "message": "prediction failed: RuntimeError: negative!",
-                   "details": {}}
+    assert err == {
+        "code": "InternalError",
+        "message": "prediction failed: RuntimeError: negative!",
+        "details": {},
+    }
     assert "Traceback" in capsys.readouterr().err
     assert good.status_code == 200 and good.text == "3.0\n"
 
 
-def test_model_data_directory_is_used_in_place(trained: tuple[Path, np.ndarray], tmp_path: Path
-                                               ) -> None:
+def test_model_data_directory_is_used_in_place(
+    trained: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     from modelyard.runtime.serving import fetch_model, load_model
 
     archive, X = trained

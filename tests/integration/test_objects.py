@@ -43,8 +43,9 @@ def test_rest_put_get_head_range_delete(server: RunningServer) -> None:
         assert http.delete(path).status_code == 204
         missing = http.get(path)
         assert missing.status_code == 404 and "rest/blob.bin" in missing.json()["error"]["message"]
-        traversal = http.put("/api/v1/buckets/modelyard-default/objects/a/../../etc/passwd",
-                             content=b"x")
+        traversal = http.put(
+            "/api/v1/buckets/modelyard-default/objects/a/../../etc/passwd", content=b"x"
+        )
         assert traversal.status_code in (400, 404)
         no_bucket = http.put("/api/v1/buckets/no-such-bucket/objects/k", content=b"x")
         assert no_bucket.status_code == 404
@@ -53,8 +54,9 @@ def test_rest_put_get_head_range_delete(server: RunningServer) -> None:
 def test_listing_paginates_by_prefix(server: RunningServer) -> None:
     with server.http() as http:
         for i in range(25):
-            http.put(f"/api/v1/buckets/modelyard-default/objects/list-test/{i:02d}.txt",
-                     content=b"x")
+            http.put(
+                f"/api/v1/buckets/modelyard-default/objects/list-test/{i:02d}.txt", content=b"x"
+            )
         keys: list[str] = []
         token = None
         pages = 0
@@ -81,21 +83,26 @@ def test_sdk_data_helpers(session: my.Session, tmp_path: Path) -> None:
     (source / "sub" / "b.csv").write_text("3,4\n")
     prefix_uri = session.upload_data(source, key_prefix="sdk/dataset")
     assert prefix_uri == "s3://modelyard-default/sdk/dataset"
-    assert session.list_s3_files(bucket, "sdk/dataset") == ["sdk/dataset/a.csv",
-                                                            "sdk/dataset/sub/b.csv"]
+    assert session.list_s3_files(bucket, "sdk/dataset") == [
+        "sdk/dataset/a.csv",
+        "sdk/dataset/sub/b.csv",
+    ]
     file_uri = session.upload_data(source / "a.csv", key_prefix="sdk/single")
     assert file_uri == "s3://modelyard-default/sdk/single/a.csv"
     assert session.read_s3_file(bucket, "sdk/single/a.csv") == "1,2\n"
-    assert session.upload_string_as_file_body("hello", bucket, "sdk/hello.txt") == \
-        "s3://modelyard-default/sdk/hello.txt"
+    assert (
+        session.upload_string_as_file_body("hello", bucket, "sdk/hello.txt")
+        == "s3://modelyard-default/sdk/hello.txt"
+    )
     files = session.download_data(tmp_path / "out", bucket, "sdk/dataset")
     assert sorted(Path(f).read_text() for f in files) == ["1,2\n", "3,4\n"]
     with pytest.raises(NotFound):
         session.read_s3_file(bucket, "sdk/nothing")
 
 
-def test_large_upload_is_streamed_not_buffered(server: RunningServer, session: my.Session,
-                                               tmp_path: Path) -> None:
+def test_large_upload_is_streamed_not_buffered(
+    server: RunningServer, session: my.Session, tmp_path: Path
+) -> None:
     big = tmp_path / "big.bin"
     chunk = os.urandom(1 << 20)
     digest = hashlib.md5()
@@ -126,12 +133,18 @@ def test_cli_data_commands(server: RunningServer, tmp_path: Path) -> None:
     assert "s3://modelyard-default/cli-data/cli.csv" in listing
     buckets = server.cli("data", "ls").stdout
     assert "s3://modelyard-default" in buckets
-    server.cli("data", "download", "s3://modelyard-default/cli-data/cli.csv",
-               str(tmp_path / "back"))
+    server.cli(
+        "data", "download", "s3://modelyard-default/cli-data/cli.csv", str(tmp_path / "back")
+    )
     assert (tmp_path / "back" / "cli.csv").read_text() == "0,1,2\n"
     server.cli("data", "rm", "s3://modelyard-default/cli-data/cli.csv")
-    gone = server.cli("data", "download", "s3://modelyard-default/cli-data/cli.csv",
-                      str(tmp_path / "again"), check=False)
+    gone = server.cli(
+        "data",
+        "download",
+        "s3://modelyard-default/cli-data/cli.csv",
+        str(tmp_path / "again"),
+        check=False,
+    )
     assert gone.returncode == 1 and "nothing stored" in gone.stderr
     missing = server.cli("data", "upload", str(tmp_path / "nope.csv"), check=False)
     assert missing.returncode == 1 and "does not exist" in missing.stderr

@@ -31,12 +31,19 @@ def test_readme_has_the_two_commands() -> None:
     assert "make quickstart" in text and "make test" in text
 
 
-def test_sdk_example_runs(server: RunningServer, tmp_path: Path,
-                          breast_cancer_csvs: dict[str, Path]) -> None:
+def test_sdk_example_runs(
+    server: RunningServer, tmp_path: Path, breast_cancer_csvs: dict[str, Path]
+) -> None:
     [example] = blocks("python")
     prepare(tmp_path, breast_cancer_csvs)
-    result = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, env=server.env(),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", example],
+        cwd=tmp_path,
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "'score'" in result.stdout
 
@@ -47,15 +54,30 @@ def test_cli_and_rest_examples_run(tmp_path: Path, breast_cancer_csvs: dict[str,
     prepare(tmp_path, breast_cancer_csvs)
     script = (cli + rest).replace("8642", port)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-    env.update({"HOME": str(tmp_path), "MODELYARD_PORT": port,
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
+    env.update(
+        {
+            "HOME": str(tmp_path),
+            "MODELYARD_PORT": port,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     try:
         assert result.returncode == 0, result.stdout + result.stderr
         assert '"predictions"' in result.stdout
         assert "endpoint demo deleted" in result.stdout
         assert "modelyard server stopped" in result.stdout
     finally:
-        subprocess.run([sys.executable, "-m", "modelyard", "server", "stop"], env=env,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [sys.executable, "-m", "modelyard", "server", "stop"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )

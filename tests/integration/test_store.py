@@ -19,9 +19,11 @@ from modelyard.services.training_jobs import close_transitions, to_description, 
 from modelyard.store import Database
 from modelyard.store.models import Base, MetricPoint, Model, TrainingJob
 
-REGENERATE = ("run: python -c \"from alembic import command; from modelyard.store.database "
-              "import alembic_config; command.revision(alembic_config(URL), autogenerate=True, "
-              "message='...')\" against a database at the current head")
+REGENERATE = (
+    'run: python -c "from alembic import command; from modelyard.store.database '
+    "import alembic_config; command.revision(alembic_config(URL), autogenerate=True, "
+    "message='...')\" against a database at the current head"
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -47,24 +49,40 @@ def test_migrations_create_every_table_and_match_the_models(db: Database) -> Non
 
 def test_job_rows_transitions_metrics_and_utc_times(db: Database) -> None:
     with db.session() as session:
-        job = TrainingJob(name="store-job", status="InProgress", secondary_status="Pending",
-                          algorithm="xgboost", hyperparameters={"num_round": "3"},
-                          input_data_config=[], output_path="s3://b", instance_type="local",
-                          instance_count=1, cpus=1, max_runtime_seconds=60, environment={},
-                          tags={}, final_metrics={})
+        job = TrainingJob(
+            name="store-job",
+            status="InProgress",
+            secondary_status="Pending",
+            algorithm="xgboost",
+            hyperparameters={"num_round": "3"},
+            input_data_config=[],
+            output_path="s3://b",
+            instance_type="local",
+            instance_count=1,
+            cpus=1,
+            max_runtime_seconds=60,
+            environment={},
+            tags={},
+            final_metrics={},
+        )
         transition(job, "Pending")
         transition(job, "Training", "go")
         session.add(job)
         session.flush()
-        session.add_all(MetricPoint(job_id=job.id, name="train:rmse", value=v, step=i)
-                        for i, v in enumerate([3.0, 2.0, 1.0]))
+        session.add_all(
+            MetricPoint(job_id=job.id, name="train:rmse", value=v, step=i)
+            for i, v in enumerate([3.0, 2.0, 1.0])
+        )
         close_transitions(job, "Completed", "done")
         job.status = "Completed"
     with db.session() as session:
         job = crud.get(session, TrainingJob, "store-job", "training job")
         description = to_description(job)
     assert [t.status for t in description.secondary_status_transitions] == [
-        "Pending", "Training", "Completed"]
+        "Pending",
+        "Training",
+        "Completed",
+    ]
     assert description.created_at.tzinfo is not None
     assert description.created_at <= datetime.now(UTC)
     assert description.secondary_status_transitions[0].end_time is not None
@@ -73,16 +91,16 @@ def test_job_rows_transitions_metrics_and_utc_times(db: Database) -> None:
 def test_names_are_unique_and_lookups_say_what_is_missing(db: Database) -> None:
     crud.insert(db, Model(name="m", model_data="s3://b/k", environment={}, tags={}), "model")
     with pytest.raises(Conflict, match="already exists"):
-        crud.insert(db, Model(name="m", model_data="s3://b/k2", environment={}, tags={}),
-                    "model")
+        crud.insert(db, Model(name="m", model_data="s3://b/k2", environment={}, tags={}), "model")
     with db.session() as session, pytest.raises(NotFound, match="model 'other'"):
         crud.get(session, Model, "other", "model")
 
 
 def test_pages_are_newest_first_and_tokens_continue(db: Database) -> None:
     for i in range(5):
-        crud.insert(db, Model(name=f"page-{i}", model_data="s3://b/k", environment={},
-                              tags={}), "model")
+        crud.insert(
+            db, Model(name=f"page-{i}", model_data="s3://b/k", environment={}, tags={}), "model"
+        )
     with db.session() as session:
         first, token = crud.page(session, Model, "page-", 2, None)
         second, token2 = crud.page(session, Model, "page-", 2, token)
@@ -94,9 +112,13 @@ def test_pages_are_newest_first_and_tokens_continue(db: Database) -> None:
 def test_endpoint_config_needs_an_existing_model(db: Database) -> None:
     configs = EndpointConfigs(db, cpu_slots=2)
     with pytest.raises(Exception, match="does not exist"):
-        configs.create(CreateEndpointConfig(
-            name="c", production_variants=[ProductionVariant(model_name="missing")]))
+        configs.create(
+            CreateEndpointConfig(
+                name="c", production_variants=[ProductionVariant(model_name="missing")]
+            )
+        )
     crud.insert(db, Model(name="real", model_data="s3://b/k", environment={}, tags={}), "model")
-    created = configs.create(CreateEndpointConfig(
-        name="c", production_variants=[ProductionVariant(model_name="real")]))
+    created = configs.create(
+        CreateEndpointConfig(name="c", production_variants=[ProductionVariant(model_name="real")])
+    )
     assert created.production_variants[0].initial_instance_count == 1

@@ -25,8 +25,10 @@ def session(server: RunningServer) -> my.Session:
 
 @pytest.fixture(scope="module")
 def uris(session: my.Session, breast_cancer_csvs: dict[str, Path]) -> dict[str, str]:
-    return {name: session.upload_data(path, key_prefix=f"jobs-test/{name}")
-            for name, path in breast_cancer_csvs.items()}
+    return {
+        name: session.upload_data(path, key_prefix=f"jobs-test/{name}")
+        for name, path in breast_cancer_csvs.items()
+    }
 
 
 def wait_for(predicate: Any, timeout: float = 60.0, poll: float = 0.1) -> Any:
@@ -48,27 +50,30 @@ def test_fit_completes_with_artifact_metrics_and_transitions(
     session: my.Session, uris: dict[str, str], test_rows: np.ndarray, capsys: Any
 ) -> None:
     estimator = xgboost_estimator(session, eval_metric="logloss,auc", seed=7)
-    estimator.fit({"train": uris["train"], "validation": uris["validation"]},
-                  job_name="fit-complete")
+    estimator.fit(
+        {"train": uris["train"], "validation": uris["validation"]}, job_name="fit-complete"
+    )
     description = estimator.latest_training_job.describe()  # type: ignore[union-attr]
     assert description["status"] == "Completed"
     assert description["secondary_status"] == "Completed"
     statuses = [t["status"] for t in description["secondary_status_transitions"]]
-    assert statuses == ["Pending", "Starting", "Downloading", "Training", "Uploading",
-                        "Completed"]
+    assert statuses == ["Pending", "Starting", "Downloading", "Training", "Uploading", "Completed"]
     assert all(t["end_time"] for t in description["secondary_status_transitions"])
     assert estimator.model_data.endswith("/fit-complete/output/model.tar.gz")
     final = {m["name"]: m["value"] for m in description["final_metrics"]}
     assert {"train:logloss", "validation:logloss", "validation:auc"} <= set(final)
     assert final["validation:auc"] > 0.9
     # every round is a point of the time series
-    series = [m for m in estimator.latest_training_job.metrics()  # type: ignore[union-attr]
-              if m["name"] == "validation:auc" and m["step"] is not None]
+    series = [
+        m
+        for m in estimator.latest_training_job.metrics()  # type: ignore[union-attr]
+        if m["name"] == "validation:auc" and m["step"] is not None
+    ]
     assert [m["step"] for m in series] == list(range(10))
     assert "train-logloss" in capsys.readouterr().err  # the log was streamed
 
     # the artifact holds a model that plain xgboost loads
-    bucket, key = estimator.model_data[len("s3://"):].split("/", 1)
+    bucket, key = estimator.model_data[len("s3://") :].split("/", 1)
     blob = session.client.request("GET", session._object_path(bucket, key)).content
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
         booster = xgboost.Booster()
@@ -76,13 +81,18 @@ def test_fit_completes_with_artifact_metrics_and_transitions(
     assert booster.num_features() == test_rows.shape[1] - 1
 
 
-def test_job_work_dir_follows_the_sagemaker_layout(server: RunningServer,
-                                                    session: my.Session) -> None:
+def test_job_work_dir_follows_the_sagemaker_layout(
+    server: RunningServer, session: my.Session
+) -> None:
     description = session.describe_training_job("fit-complete")
     work = server.home / "jobs" / description["name"]
     hps = json.loads((work / "input/config/hyperparameters.json").read_text())
-    assert hps == {"objective": "binary:logistic", "num_round": "10",
-                   "eval_metric": "logloss,auc", "seed": "7"}
+    assert hps == {
+        "objective": "binary:logistic",
+        "num_round": "10",
+        "eval_metric": "logloss,auc",
+        "seed": "7",
+    }
     channels = json.loads((work / "input/config/inputdataconfig.json").read_text())
     assert channels["train"]["ContentType"] == "text/csv"
     resources = json.loads((work / "input/config/resourceconfig.json").read_text())
@@ -93,16 +103,21 @@ def test_job_work_dir_follows_the_sagemaker_layout(server: RunningServer,
 
 
 def test_linear_learner_trains(session: my.Session, uris: dict[str, str]) -> None:
-    estimator = my.Estimator(algorithm="linear-learner", session=session,
-                             hyperparameters={"predictor_type": "binary_classifier"})
+    estimator = my.Estimator(
+        algorithm="linear-learner",
+        session=session,
+        hyperparameters={"predictor_type": "binary_classifier"},
+    )
     estimator.fit({"train": uris["train"], "validation": uris["validation"]}, logs=False)
-    final = {m["name"]: m["value"]
-             for m in estimator.latest_training_job.describe()["final_metrics"]}  # type: ignore[union-attr]
+    final = {
+        m["name"]: m["value"] for m in estimator.latest_training_job.describe()["final_metrics"]
+    }  # type: ignore[union-attr]
     assert final["validation:binary_classification_accuracy"] > 0.9
 
 
-def test_bad_hyperparameters_are_rejected_naming_each(session: my.Session,
-                                                      uris: dict[str, str]) -> None:
+def test_bad_hyperparameters_are_rejected_naming_each(
+    session: my.Session, uris: dict[str, str]
+) -> None:
     estimator = xgboost_estimator(session, max_depth="deep", bogus=1)
     with pytest.raises(InvalidRequest) as caught:
         estimator.fit(uris["train"], job_name="bad-hps")
@@ -120,16 +135,24 @@ def test_missing_required_hyperparameter(session: my.Session, uris: dict[str, st
 
 
 def test_bad_requests_say_what_is_wrong(server: RunningServer, uris: dict[str, str]) -> None:
-    base = {"algorithm": "xgboost", "hyperparameters": {"num_round": "3"},
-            "inputs": [{"channel": "train", "uri": uris["train"]}]}
+    base = {
+        "algorithm": "xgboost",
+        "hyperparameters": {"num_round": "3"},
+        "inputs": [{"channel": "train", "uri": uris["train"]}],
+    }
     cases = [
         ({**base, "name": "bad name!"}, "letters, digits and hyphens"),
         ({**base, "name": "x" * 64}, "at most 63"),
         ({**base, "name": "no-train", "inputs": []}, "missing required channel 'train'"),
         ({**base, "name": "bad-algo", "algorithm": "nope"}, "xgboost"),
-        ({**base, "name": "no-data",
-          "inputs": [{"channel": "train", "uri": "s3://modelyard-default/nothing/here"}]},
-         "nothing stored at"),
+        (
+            {
+                **base,
+                "name": "no-data",
+                "inputs": [{"channel": "train", "uri": "s3://modelyard-default/nothing/here"}],
+            },
+            "nothing stored at",
+        ),
         ({**base, "name": "bad-type", "instance_type": "ml.huge"}, "instance_type"),
         ({**base, "name": "typo", "hyperparameter": {}}, "hyperparameter"),
     ]
@@ -139,8 +162,14 @@ def test_bad_requests_say_what_is_wrong(server: RunningServer, uris: dict[str, s
             assert response.status_code == 400, body
             error = response.json()["error"]
             assert expected in error["message"], (expected, error)
-        assert http.post("/api/v1/training-jobs", content=b"{not json",
-                         headers={"content-type": "application/json"}).status_code == 400
+        assert (
+            http.post(
+                "/api/v1/training-jobs",
+                content=b"{not json",
+                headers={"content-type": "application/json"},
+            ).status_code
+            == 400
+        )
 
 
 def test_duplicate_name_is_a_conflict(session: my.Session, uris: dict[str, str]) -> None:
@@ -151,8 +180,9 @@ def test_duplicate_name_is_a_conflict(session: my.Session, uris: dict[str, str])
 
 
 def test_failure_reason_comes_from_the_job(session: my.Session) -> None:
-    bad = session.upload_string_as_file_body("1,2,3\n0,abc,4\n", session.default_bucket(),
-                                             "bad-data/train.csv")
+    bad = session.upload_string_as_file_body(
+        "1,2,3\n0,abc,4\n", session.default_bucket(), "bad-data/train.csv"
+    )
     estimator = xgboost_estimator(session)
     with pytest.raises(UnexpectedStatusException) as caught:
         estimator.fit(bad, job_name="fails-on-data", logs=False)
@@ -163,19 +193,22 @@ def test_failure_reason_comes_from_the_job(session: my.Session) -> None:
     assert description["failure_reason"] in caught.value.message
 
 
-def test_list_filters_and_paginates(server: RunningServer, session: my.Session,
-                                    uris: dict[str, str]) -> None:
+def test_list_filters_and_paginates(
+    server: RunningServer, session: my.Session, uris: dict[str, str]
+) -> None:
     for i in range(3):
-        xgboost_estimator(session, num_round=1).fit(uris["train"], job_name=f"page-{i}",
-                                                    wait=False)
+        xgboost_estimator(session, num_round=1).fit(uris["train"], job_name=f"page-{i}", wait=False)
     for i in range(3):
         my.TrainingJob(session, f"page-{i}").wait(logs=False)
     with server.http() as http:
-        first = http.get("/api/v1/training-jobs",
-                         params={"name_contains": "page-", "max_results": 2}).json()
+        first = http.get(
+            "/api/v1/training-jobs", params={"name_contains": "page-", "max_results": 2}
+        ).json()
         assert [j["name"] for j in first["items"]] == ["page-2", "page-1"]  # newest first
-        second = http.get("/api/v1/training-jobs", params={
-            "name_contains": "page-", "max_results": 2, "next_token": first["next_token"]}).json()
+        second = http.get(
+            "/api/v1/training-jobs",
+            params={"name_contains": "page-", "max_results": 2, "next_token": first["next_token"]},
+        ).json()
         assert [j["name"] for j in second["items"]] == ["page-0"]
         assert second["next_token"] is None
         failed = http.get("/api/v1/training-jobs", params={"status": "Failed"}).json()
@@ -184,8 +217,9 @@ def test_list_filters_and_paginates(server: RunningServer, session: my.Session,
         assert bad.status_code == 400 and "InProgress" in bad.json()["error"]["message"]
 
 
-def test_stop_a_running_job_and_read_logs_while_it_runs(session: my.Session,
-                                                        uris: dict[str, str]) -> None:
+def test_stop_a_running_job_and_read_logs_while_it_runs(
+    session: my.Session, uris: dict[str, str]
+) -> None:
     estimator = xgboost_estimator(session, num_round=1_000_000, max_depth=8)
     estimator.fit(uris["train"], job_name="long-job", wait=False)
     job = estimator.latest_training_job
@@ -202,8 +236,12 @@ def test_stop_a_running_job_and_read_logs_while_it_runs(session: my.Session,
 
 
 def test_max_runtime_is_enforced(session: my.Session, uris: dict[str, str]) -> None:
-    estimator = my.Estimator(algorithm="xgboost", session=session, max_run=2,
-                             hyperparameters={"num_round": 1_000_000, "max_depth": 8})
+    estimator = my.Estimator(
+        algorithm="xgboost",
+        session=session,
+        max_run=2,
+        hyperparameters={"num_round": 1_000_000, "max_depth": 8},
+    )
     with pytest.raises(UnexpectedStatusException, match="MaxRuntimeExceeded"):
         estimator.fit(uris["train"], job_name="too-long", logs=False)
     description = session.describe_training_job("too-long")
@@ -218,8 +256,9 @@ def test_attach_and_deploy_from_attached(session: my.Session) -> None:
     assert estimator.model_data.endswith("fit-complete/output/model.tar.gz")
 
 
-def test_jobs_queue_for_cpu_slots(server: RunningServer, session: my.Session,
-                                  uris: dict[str, str]) -> None:
+def test_jobs_queue_for_cpu_slots(
+    server: RunningServer, session: my.Session, uris: dict[str, str]
+) -> None:
     # "local" asks for the whole machine, so a second job waits until the first is done.
     first = xgboost_estimator(session, num_round=1_000_000, max_depth=8)
     first.fit(uris["train"], job_name="queue-first", wait=False)
@@ -236,9 +275,22 @@ def test_jobs_queue_for_cpu_slots(server: RunningServer, session: my.Session,
 
 
 def test_cli_train_list_describe_logs(server: RunningServer, uris: dict[str, str]) -> None:
-    result = server.cli("jobs", "train", "--algorithm", "xgboost", "--train", uris["train"],
-                        "--validation", uris["validation"], "--hp", "num_round=5",
-                        "--hp", "objective=binary:logistic", "--name", "cli-job")
+    result = server.cli(
+        "jobs",
+        "train",
+        "--algorithm",
+        "xgboost",
+        "--train",
+        uris["train"],
+        "--validation",
+        uris["validation"],
+        "--hp",
+        "num_round=5",
+        "--hp",
+        "objective=binary:logistic",
+        "--name",
+        "cli-job",
+    )
     assert "model artifact: s3://" in result.stdout
     assert "validation-logloss" in result.stdout + result.stderr
     listing = server.cli("jobs", "list", "--name-contains", "cli-job").stdout
@@ -251,6 +303,15 @@ def test_cli_train_list_describe_logs(server: RunningServer, uris: dict[str, str
     assert missing.returncode == 1
     assert "training job 'no-such-job' does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
-    bad = server.cli("jobs", "train", "--algorithm", "xgboost", "--train", uris["train"],
-                     "--hp", "num_round=abc", check=False)
+    bad = server.cli(
+        "jobs",
+        "train",
+        "--algorithm",
+        "xgboost",
+        "--train",
+        uris["train"],
+        "--hp",
+        "num_round=abc",
+        check=False,
+    )
     assert bad.returncode == 1 and "num_round" in bad.stderr and "Traceback" not in bad.stderr

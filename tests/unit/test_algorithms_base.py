@@ -52,10 +52,14 @@ def test_optional_without_default_is_none_unless_given() -> None:
     algorithm = get_algorithm("xgboost")
     hps = algorithm.validate({"num_round": "3"})
     assert hps["early_stopping_rounds"] is None and hps["num_class"] is None
-    assert algorithm.validate({"num_round": 3, "early_stopping_rounds": "4"})[
-        "early_stopping_rounds"] == 4
-    assert algorithm.validate({"num_round": 3, "early_stopping_rounds": None})[
-        "early_stopping_rounds"] is None
+    assert (
+        algorithm.validate({"num_round": 3, "early_stopping_rounds": "4"})["early_stopping_rounds"]
+        == 4
+    )
+    assert (
+        algorithm.validate({"num_round": 3, "early_stopping_rounds": None})["early_stopping_rounds"]
+        is None
+    )
     described = {h["name"]: h for h in algorithm.describe()["hyperparameters"]}
     assert described["early_stopping_rounds"]["required"] is False
     assert described["early_stopping_rounds"]["default"] is None
@@ -63,8 +67,10 @@ def test_optional_without_default_is_none_unless_given() -> None:
 
 
 def test_validate_is_idempotent_on_parsed_values() -> None:
-    for name, raw in [("xgboost", {"num_round": "7", "eta": "0.1", "objective": "binary:logistic"}),
-                      ("linear-learner", {"predictor_type": "regressor", "wd": "0.01"})]:
+    for name, raw in [
+        ("xgboost", {"num_round": "7", "eta": "0.1", "objective": "binary:logistic"}),
+        ("linear-learner", {"predictor_type": "regressor", "wd": "0.01"}),
+    ]:
         algorithm = get_algorithm(name)
         once = algorithm.validate(raw)
         assert algorithm.validate(once) == once

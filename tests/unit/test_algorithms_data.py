@@ -32,20 +32,24 @@ def write(path: Path, text: str) -> Path:
 # --- content types ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "canonical", "label_size"), [
-    (None, CSV, None),
-    ("text/csv", CSV, None),
-    ("Text/CSV; Header=Present", CSV_HEADER, None),
-    ("text/csv; label_size=1", CSV, 1),
-    ("text/csv;label_size=0", CSV, 0),
-    ("text/csv; header=absent", CSV, None),
-    ("csv", CSV, None),
-    ("application/x-parquet", PARQUET, None),
-    ("text/libsvm", LIBSVM, None),
-    ("text/x-libsvm", LIBSVM, None),
-])
-def test_content_types_ignore_case_and_spaces(raw: str | None, canonical: str,
-                                              label_size: int | None) -> None:
+@pytest.mark.parametrize(
+    ("raw", "canonical", "label_size"),
+    [
+        (None, CSV, None),
+        ("text/csv", CSV, None),
+        ("Text/CSV; Header=Present", CSV_HEADER, None),
+        ("text/csv; label_size=1", CSV, 1),
+        ("text/csv;label_size=0", CSV, 0),
+        ("text/csv; header=absent", CSV, None),
+        ("csv", CSV, None),
+        ("application/x-parquet", PARQUET, None),
+        ("text/libsvm", LIBSVM, None),
+        ("text/x-libsvm", LIBSVM, None),
+    ],
+)
+def test_content_types_ignore_case_and_spaces(
+    raw: str | None, canonical: str, label_size: int | None
+) -> None:
     parsed = parse_content_type(raw)
     assert parsed.canonical == canonical
     assert parsed.label_size == label_size
@@ -76,8 +80,10 @@ def test_csv_label_first_no_header(tmp_path: Path) -> None:
 
 def test_csv_unsupervised_reads_every_column(tmp_path: Path) -> None:
     write(tmp_path / "a.csv", "1,2,3\n4,5,6\n")
-    for data in (read_channel(tmp_path, "text/csv;label_size=0"),
-                 read_channel(tmp_path, "text/csv", supervised=False)):
+    for data in (
+        read_channel(tmp_path, "text/csv;label_size=0"),
+        read_channel(tmp_path, "text/csv", supervised=False),
+    ):
         assert data.y is None
         assert data.X.shape == (2, 3)
 
@@ -95,7 +101,11 @@ def test_multi_file_channel_recursive_symlinks_hidden_and_empty(tmp_path: Path) 
     (channel / "nested" / "loop").symlink_to(channel, target_is_directory=True)  # a cycle
     files = list_files(channel)
     assert [f.relative_to(channel).as_posix() for f in files] == [
-        "linked-dir/p.csv", "nested/deeper/part-2.csv", "part-1.csv", "zlink.csv"]
+        "linked-dir/p.csv",
+        "nested/deeper/part-2.csv",
+        "part-1.csv",
+        "zlink.csv",
+    ]
     X, y = read_channel(channel, "text/csv")
     np.testing.assert_array_equal(X[:, 0], [4, 2, 3, 1, 4])
     np.testing.assert_array_equal(y, [1, 0, 0, 1, 1])
@@ -202,10 +212,13 @@ def test_width_must_match_the_training_data(tmp_path: Path) -> None:
 
 
 def test_parquet_label_rule_types_and_multiple_files(tmp_path: Path) -> None:
-    pq.write_table(pa.table({"y": [1, 0], "a": [0.5, None], "b": pa.array([True, False])}),
-                   tmp_path / "part-0.parquet")
-    pq.write_table(pa.table({"y": [1], "a": [2.0], "b": pa.array([True])}),
-                   tmp_path / "part-1.parquet")
+    pq.write_table(
+        pa.table({"y": [1, 0], "a": [0.5, None], "b": pa.array([True, False])}),
+        tmp_path / "part-0.parquet",
+    )
+    pq.write_table(
+        pa.table({"y": [1], "a": [2.0], "b": pa.array([True])}), tmp_path / "part-1.parquet"
+    )
     write(tmp_path / "_SUCCESS", "spark marker")
     X, y = read_channel(tmp_path, "application/x-parquet")
     np.testing.assert_array_equal(y, [1, 0, 1])

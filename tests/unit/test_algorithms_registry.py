@@ -44,13 +44,12 @@ def test_importing_the_registry_imports_no_ml_library() -> None:
         assert "xgboost" not in sys.modules, "linear-learner imported xgboost"
         print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
 
-PLUGIN = '''
+PLUGIN = """
 from pathlib import Path
 import numpy as np
 from modelyard.algorithms.base import Algorithm, Hyperparameter, Prediction
@@ -74,7 +73,7 @@ class Toy(Algorithm):
 ALGORITHM = Toy()
 HIJACK = Toy()
 NOT_AN_ALGORITHM = 42
-'''
+"""
 
 
 @pytest.fixture
@@ -84,13 +83,15 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     info = tmp_path / "toy_plugin-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent("""
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent("""
         [modelyard.algorithms]
         toy = toy_plugin:ALGORITHM
         xgboost = toy_plugin:HIJACK
         broken = toy_plugin_missing:ALGORITHM
         wrong = toy_plugin:NOT_AN_ALGORITHM
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry.clear_cache()
     yield

@@ -39,16 +39,25 @@ def assert_rows(array: np.ndarray, expected: np.ndarray) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"1.5,-2,3.25", b"1.5,-2,3.25\n", b"1.5,-2,3.25\r\n", b" 1.5, -2 ,3.25 \n\n",
-     b"\n1.5,-2,3.25"],
+    [
+        b"1.5,-2,3.25",
+        b"1.5,-2,3.25\n",
+        b"1.5,-2,3.25\r\n",
+        b" 1.5, -2 ,3.25 \n\n",
+        b"\n1.5,-2,3.25",
+    ],
 )
 def test_csv_single_row(body: bytes) -> None:
     assert_rows(decode(body, "text/csv"), ROWS[:1])
 
 
 @pytest.mark.parametrize(
-    "body", [b"1.5,-2,3.25\n4,5.5,0.125", b"1.5,-2,3.25\r\n4,5.5,0.125\r\n",
-             b"1.5,-2,3.25\n\n4,5.5,0.125\n"],
+    "body",
+    [
+        b"1.5,-2,3.25\n4,5.5,0.125",
+        b"1.5,-2,3.25\r\n4,5.5,0.125\r\n",
+        b"1.5,-2,3.25\n\n4,5.5,0.125\n",
+    ],
 )
 def test_csv_many_rows(body: bytes) -> None:
     assert_rows(decode(body, "text/csv"), ROWS)
@@ -128,9 +137,14 @@ def test_csv_large_body_errors_are_as_precise_as_small() -> None:
         ({"features": [1.5, -2, 3.25]}, ROWS[:1]),
         ([{"features": [1.5, -2, 3.25]}], ROWS[:1]),
         ({"instances": [{"data": {"features": {"values": [1.5, -2, 3.25]}}}]}, ROWS[:1]),
-        ({"instances": [{"data": {"features": {"keys": [0, 2], "values": [1.5, 3.25],
-                                               "shape": [3]}}}]},
-         np.array([[1.5, 0, 3.25]], dtype=np.float32)),
+        (
+            {
+                "instances": [
+                    {"data": {"features": {"keys": [0, 2], "values": [1.5, 3.25], "shape": [3]}}}
+                ]
+            },
+            np.array([[1.5, 0, 3.25]], dtype=np.float32),
+        ),
     ],
 )
 def test_json_shapes(payload: object, expected: np.ndarray) -> None:
@@ -183,8 +197,10 @@ def test_jsonlines() -> None:
 def test_npy() -> None:
     assert_rows(decode(npy(ROWS), "application/x-npy"), ROWS)
     assert_rows(decode(npy(ROWS[0].astype(np.float64)), "application/x-npy"), ROWS[:1])
-    assert_rows(decode(npy(np.array([[1, 2]], dtype=np.int64)), "application/x-npy"),
-                np.array([[1, 2]], dtype=np.float32))
+    assert_rows(
+        decode(npy(np.array([[1, 2]], dtype=np.int64)), "application/x-npy"),
+        np.array([[1, 2]], dtype=np.float32),
+    )
 
 
 @pytest.mark.parametrize(
@@ -225,8 +241,9 @@ def test_encode_json() -> None:
 
 
 def test_encode_json_converts_numpy_values_in_records() -> None:
-    pred = Prediction(records=[{"label": np.int64(1), "probs": np.array([0.5, 0.5])}],
-                      array=np.array([1]))
+    pred = Prediction(
+        records=[{"label": np.int64(1), "probs": np.array([0.5, 0.5])}], array=np.array([1])
+    )
     body, _ = encode(pred, "application/json")
     assert json.loads(body) == {"predictions": [{"label": 1, "probs": [0.5, 0.5]}]}
 
@@ -290,8 +307,10 @@ def test_negotiate(accept: str | None, request_type: str | None, expected: str) 
     assert negotiate(accept, request_type) == expected
 
 
-@pytest.mark.parametrize("accept", ["text/html", "image/png, text/plain;q=0.5",
-                                    "application/json;q=0", "application/xml"])
+@pytest.mark.parametrize(
+    "accept",
+    ["text/html", "image/png, text/plain;q=0.5", "application/json;q=0", "application/xml"],
+)
 def test_not_acceptable_lists_the_accepted_types(accept: str) -> None:
     with pytest.raises(NotAcceptable) as err:
         encode(prediction(), accept)
@@ -308,10 +327,12 @@ def test_encode_defaults_follow_the_request_type() -> None:
     assert encode(prediction(), None)[1] == "application/json"
 
 
-@pytest.mark.parametrize("accept", ["application/json", "application/jsonlines", "text/csv",
-                                    "application/x-npy"])
-@pytest.mark.parametrize("content_type", ["text/csv", "application/json",
-                                          "application/jsonlines", "application/x-npy"])
+@pytest.mark.parametrize(
+    "accept", ["application/json", "application/jsonlines", "text/csv", "application/x-npy"]
+)
+@pytest.mark.parametrize(
+    "content_type", ["text/csv", "application/json", "application/jsonlines", "application/x-npy"]
+)
 def test_every_pair_round_trips(content_type: str, accept: str) -> None:
     bodies = {
         "text/csv": b"1.5,-2,3.25\n4,5.5,0.125\n",

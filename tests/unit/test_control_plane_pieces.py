@@ -56,10 +56,15 @@ def test_routing_is_round_robin_and_knows_warming_endpoints() -> None:
     assert table.pick("e") == "http://a"  # unchanged route keeps its position
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("bytes=0-9", (0, 9)), ("bytes=5-", (5, 99)), ("bytes=-10", (90, 99)),
-    ("bytes=90-200", (90, 99)),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=0-9", (0, 9)),
+        ("bytes=5-", (5, 99)),
+        ("bytes=-10", (90, 99)),
+        ("bytes=90-200", (90, 99)),
+    ],
+)
 def test_ranges(header: str, expected: tuple[int, int]) -> None:
     assert parse_range(header, 100) == expected
 
@@ -74,8 +79,13 @@ def test_bad_ranges() -> None:
 
 
 def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    for key in ("MODELYARD_HOME", "MODELYARD_URL", "MODELYARD_PORT", "MODELYARD_DATABASE_URL",
-                "MODELYARD_STORAGE_URL"):
+    for key in (
+        "MODELYARD_HOME",
+        "MODELYARD_URL",
+        "MODELYARD_PORT",
+        "MODELYARD_DATABASE_URL",
+        "MODELYARD_STORAGE_URL",
+    ):
         monkeypatch.delenv(key, raising=False)
     settings = Settings()
     assert settings.resolved_url == "http://127.0.0.1:8642"

@@ -165,7 +165,8 @@ def test_identity_and_string_serializers() -> None:
 def test_csv_deserializer_returns_lists_of_strings() -> None:
     assert CSVDeserializer().deserialize(b"0.25\n0.75\n", "text/csv") == [["0.25"], ["0.75"]]
     assert CSVDeserializer().deserialize(io.BytesIO(b"1,2\r\n3,4"), "text/csv") == [
-        ["1", "2"], ["3", "4"]
+        ["1", "2"],
+        ["3", "4"],
     ]
 
 
@@ -174,7 +175,8 @@ def test_simple_deserializers() -> None:
     assert StringDeserializer().deserialize(io.BytesIO("é".encode()), "text/plain") == "é"
     assert JSONDeserializer().deserialize(b'{"a": [1]}', "application/json") == {"a": [1]}
     assert JSONLinesDeserializer().deserialize(b'{"a": 1}\n\n[2]\n', "application/jsonlines") == [
-        {"a": 1}, [2]
+        {"a": 1},
+        [2],
     ]
     stream, content_type = StreamDeserializer().deserialize(b"xyz", "text/plain")
     assert stream.read() == b"xyz" and content_type == "text/plain"
@@ -194,10 +196,12 @@ def test_numpy_deserializer() -> None:
     np.testing.assert_array_equal(
         d.deserialize(b"1.5,-2,3.25\n4,5.5,0.125\n", "text/csv; charset=utf-8"), ROWS
     )
-    np.testing.assert_array_equal(d.deserialize(b"[[1, 2], [3, 4]]", "application/json"),
-                                  [[1, 2], [3, 4]])
-    np.testing.assert_array_equal(d.deserialize(b"[1, 2]\n[3, 4]\n", "application/jsonlines"),
-                                  [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(
+        d.deserialize(b"[[1, 2], [3, 4]]", "application/json"), [[1, 2], [3, 4]]
+    )
+    np.testing.assert_array_equal(
+        d.deserialize(b"[1, 2]\n[3, 4]\n", "application/jsonlines"), [[1, 2], [3, 4]]
+    )
     as_float32 = NumpyDeserializer(dtype="float32").deserialize(b"1,2", "text/csv")
     assert as_float32.dtype == np.float32
     with pytest.raises(ValueError, match="cannot read content type text/html"):
@@ -226,8 +230,9 @@ def test_pandas_deserializer() -> None:
 # --- round trips through the server's codecs --------------------------------------------------
 
 
-@pytest.mark.parametrize("serializer", [CSVSerializer(), JSONSerializer(), JSONLinesSerializer(),
-                                        NumpySerializer()])
+@pytest.mark.parametrize(
+    "serializer", [CSVSerializer(), JSONSerializer(), JSONLinesSerializer(), NumpySerializer()]
+)
 @pytest.mark.parametrize("data", [ROWS, ROWS.tolist(), pd.DataFrame(ROWS)])
 def test_serializers_feed_the_decoder(serializer: BaseSerializer, data: object) -> None:
     body = serializer.serialize(data)
@@ -237,8 +242,7 @@ def test_serializers_feed_the_decoder(serializer: BaseSerializer, data: object) 
 
 
 def test_single_row_round_trips() -> None:
-    for serializer in (CSVSerializer(), JSONSerializer(), JSONLinesSerializer(),
-                       NumpySerializer()):
+    for serializer in (CSVSerializer(), JSONSerializer(), JSONLinesSerializer(), NumpySerializer()):
         body = serializer.serialize(ROWS[0])
         body = body.encode() if isinstance(body, str) else body
         np.testing.assert_array_equal(decode(body, serializer.CONTENT_TYPE), ROWS[:1])

@@ -51,7 +51,8 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 30
@@ -117,7 +118,7 @@ def test_put_get_round_trip(store: ObjectStore, bucket: str, kind: str) -> None:
     payload = {
         "bytes": data,
         "file": io.BytesIO(data),
-        "chunks": (data[i:i + 1000] for i in range(0, len(data), 1000)),
+        "chunks": (data[i : i + 1000] for i in range(0, len(data), 1000)),
     }[kind]
     info = store.put_object(bucket, "dir/blob.bin", payload)
     assert (info.bucket, info.key, info.size) == (bucket, "dir/blob.bin", len(data))
@@ -232,6 +233,7 @@ def test_delete(store: ObjectStore, bucket: str) -> None:
 
 
 # --- listing ---------------------------------------------------------------------------------
+
 
 def test_list_is_in_s3_byte_order(store: ObjectStore, bucket: str) -> None:
     keys = ["a-c", "a/b", "a0", "b", "z", "\u00e4", "A", "dir/x", "dir-x", "dir0"]
@@ -365,8 +367,9 @@ def test_payload_is_read_on_the_callers_thread(store: ObjectStore, bucket: str) 
     store.put_object(bucket, "threaded.bin", chunks())
     assert readers == {threading.get_ident()}
     assert store.head_object(bucket, "threaded.bin").size == 10 * CHUNK_SIZE
-    store.upload_file(__file__, bucket, "me.py",
-                      progress=lambda _: progress_threads.add(threading.get_ident()))
+    store.upload_file(
+        __file__, bucket, "me.py", progress=lambda _: progress_threads.add(threading.get_ident())
+    )
     assert progress_threads == {threading.get_ident()}
 
 
@@ -418,8 +421,17 @@ def test_materialize_nothing_is_not_found(store: ObjectStore, bucket: str, tmp_p
 
 # --- validation ------------------------------------------------------------------------------
 
-BAD_KEYS = ["../etc/passwd", "a/../../etc/passwd", "/etc/passwd", "a//b", "a/./b", "dir/", "",
-            "nul\x00byte", "x" * 1025]
+BAD_KEYS = [
+    "../etc/passwd",
+    "a/../../etc/passwd",
+    "/etc/passwd",
+    "a//b",
+    "a/./b",
+    "dir/",
+    "",
+    "nul\x00byte",
+    "x" * 1025,
+]
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)
@@ -448,9 +460,7 @@ def test_materialize_rejects_traversal(store: ObjectStore, bucket: str, tmp_path
 # --- open_store ------------------------------------------------------------------------------
 
 
-def test_open_store_s3_url_round_trip(
-    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_open_store_s3_url_round_trip(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

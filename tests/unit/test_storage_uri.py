@@ -25,8 +25,19 @@ def test_parse_s3_uri(uri: str, expected: tuple[str, str]) -> None:
 
 @pytest.mark.parametrize(
     "uri",
-    ["", "bucket/key", "http://bucket/key", "s3:/bucket", "s3://", "s3:///key", "s3://Bad/key",
-     "s3://bucket/../etc/passwd", "s3://bucket//abs", "s3://bucket/a/../b", "s3://bucket/a\x00"],
+    [
+        "",
+        "bucket/key",
+        "http://bucket/key",
+        "s3:/bucket",
+        "s3://",
+        "s3:///key",
+        "s3://Bad/key",
+        "s3://bucket/../etc/passwd",
+        "s3://bucket//abs",
+        "s3://bucket/a/../b",
+        "s3://bucket/a\x00",
+    ],
 )
 def test_parse_s3_uri_rejects(uri: str) -> None:
     with pytest.raises(InvalidRequest):

@@ -210,8 +210,10 @@ class Algorithm(ABC):
             "description": self.description,
             "problem_types": list(self.problem_types),
             "content_types": list(self.content_types),
-            "channels": {"required": list(self.required_channels),
-                         "optional": list(self.optional_channels)},
+            "channels": {
+                "required": list(self.required_channels),
+                "optional": list(self.optional_channels),
+            },
             "metrics": [{"name": m.name, "direction": m.direction} for m in self.metrics],
             "hyperparameters": [hp.describe() for hp in self.hyperparameters],
         }

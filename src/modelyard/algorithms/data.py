@@ -204,8 +204,9 @@ def read_channel(
                     {"label": label},
                 )
             tables = [(f, _read_csv_file(f, ctype.header, supervised)) for f in files]
-        data = _tables_to_arrays(tables, supervised, label, named=ctype.header or
-                                 ctype.media_type == PARQUET)
+        data = _tables_to_arrays(
+            tables, supervised, label, named=ctype.header or ctype.media_type == PARQUET
+        )
     if data.X.shape[0] == 0:
         raise InvalidRequest(f"{where} has no rows (in {path})", {"path": str(path)})
     if num_features is not None and data.X.shape[1] != num_features:
@@ -246,8 +247,9 @@ def _read_csv_file(path: Path, header: bool, supervised: bool) -> Any:
         # first block (int64, timestamp, bool ...) can never reject a later, valid row.
         types = {n: pa.float32() for n in names}
         convert = pacsv.ConvertOptions(column_types=types, quoted_strings_can_be_null=True)
-        return pacsv.read_csv(path, read_options=read_options, parse_options=parse_options,
-                              convert_options=convert)
+        return pacsv.read_csv(
+            path, read_options=read_options, parse_options=parse_options, convert_options=convert
+        )
     except pa.ArrowInvalid as exc:
         message = str(exc)
         if "Empty CSV file" in message:
@@ -261,12 +263,18 @@ def _read_csv_file(path: Path, header: bool, supervised: bool) -> Any:
             line = _first_bad_line(path, read_options, parse_options, names, index, header)
             details["column"] = names[index] if header and names else index + 1
             details["line"] = line
-            hint = "" if header or line not in (None, 1) else (
-                "; if the file starts with a header row, use content type text/csv;header=present"
+            hint = (
+                ""
+                if header or line not in (None, 1)
+                else (
+                    "; if the file starts with a header row, use content type "
+                    "text/csv;header=present"
+                )
             )
             raise InvalidRequest(
                 f"{path}: non-numeric value {value.group(1) if value else ''!r} in {column}"
-                + (f", line {line}" if line else "") + hint,
+                + (f", line {line}" if line else "")
+                + hint,
                 details,
             ) from None
         if "Expected" in message and "columns" in message:
@@ -288,8 +296,9 @@ def _first_bad_line(
         convert = pacsv.ConvertOptions(
             include_columns=[names[index]], column_types={names[index]: pa.string()}
         )
-        table = pacsv.read_csv(path, read_options=read_options, parse_options=parse_options,
-                               convert_options=convert)
+        table = pacsv.read_csv(
+            path, read_options=read_options, parse_options=parse_options, convert_options=convert
+        )
     except pa.ArrowInvalid:
         return None
     text = table.column(0).to_pandas()
@@ -314,9 +323,13 @@ def _read_parquet_file(path: Path) -> Any:
             f"{path}: cannot read as parquet: {exc}", {"file": str(path), "reason": str(exc)}
         ) from None
     for name, column_type in zip(table.schema.names, table.schema.types, strict=True):
-        if not (pa.types.is_integer(column_type) or pa.types.is_floating(column_type)
-                or pa.types.is_boolean(column_type) or pa.types.is_decimal(column_type)
-                or pa.types.is_null(column_type)):
+        if not (
+            pa.types.is_integer(column_type)
+            or pa.types.is_floating(column_type)
+            or pa.types.is_boolean(column_type)
+            or pa.types.is_decimal(column_type)
+            or pa.types.is_null(column_type)
+        ):
             raise InvalidRequest(
                 f"{path}: column {name!r} is {column_type}, not numeric",
                 {"file": str(path), "column": name, "type": str(column_type)},
@@ -384,8 +397,7 @@ def _tables_to_arrays(
             if missing:
                 column = repr(label_name) if named else "1"
                 raise InvalidRequest(
-                    f"{file}: label column {column} is empty or not a number in {missing} "
-                    "row(s)",
+                    f"{file}: label column {column} is empty or not a number in {missing} row(s)",
                     {"file": str(file), "column": label_name if named else 1},
                 )
         start = stop

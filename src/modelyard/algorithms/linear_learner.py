@@ -84,26 +84,59 @@ MODEL_FILE = "model.joblib"
 REGRESSOR, BINARY, MULTICLASS = "regressor", "binary_classifier", "multiclass_classifier"
 
 LOSSES = {
-    REGRESSOR: ("auto", "squared_loss", "absolute_loss", "eps_insensitive_squared_loss",
-                "eps_insensitive_absolute_loss", "quantile_loss", "huber_loss"),
+    REGRESSOR: (
+        "auto",
+        "squared_loss",
+        "absolute_loss",
+        "eps_insensitive_squared_loss",
+        "eps_insensitive_absolute_loss",
+        "quantile_loss",
+        "huber_loss",
+    ),
     BINARY: ("auto", "logistic", "hinge_loss"),
     MULTICLASS: ("auto", "softmax_loss"),
 }
 AUTO_LOSS = {REGRESSOR: "squared_loss", BINARY: "logistic", MULTICLASS: "softmax_loss"}
 
-CRITERIA = ("accuracy", "f_beta", "precision_at_target_recall", "recall_at_target_precision",
-            "loss_function")
+CRITERIA = (
+    "accuracy",
+    "f_beta",
+    "precision_at_target_recall",
+    "recall_at_target_precision",
+    "loss_function",
+)
 
 _MAXIMIZE = {
-    "binary_classification_accuracy", "binary_f_beta", "precision", "recall", "roc_auc_score",
-    "multiclass_accuracy", "multiclass_top_k_accuracy", "macro_precision", "macro_recall",
-    "macro_f_beta", "dcg", "r2",
+    "binary_classification_accuracy",
+    "binary_f_beta",
+    "precision",
+    "recall",
+    "roc_auc_score",
+    "multiclass_accuracy",
+    "multiclass_top_k_accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f_beta",
+    "dcg",
+    "r2",
 }
 _METRIC_NAMES = (
-    "objective_loss", "mse", "rmse", "absolute_loss", "r2",
-    "binary_classification_accuracy", "binary_f_beta", "precision", "recall", "roc_auc_score",
-    "multiclass_accuracy", "multiclass_top_k_accuracy", "macro_precision", "macro_recall",
-    "macro_f_beta", "dcg",
+    "objective_loss",
+    "mse",
+    "rmse",
+    "absolute_loss",
+    "r2",
+    "binary_classification_accuracy",
+    "binary_f_beta",
+    "precision",
+    "recall",
+    "roc_auc_score",
+    "multiclass_accuracy",
+    "multiclass_top_k_accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f_beta",
+    "dcg",
 )
 
 
@@ -112,54 +145,138 @@ def _hp(name: str, type_: type, default: Any, help: str, **kw: Any) -> Hyperpara
 
 
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
-    _hp("predictor_type", str, REQUIRED, "Kind of target.",
-        choices=(REGRESSOR, BINARY, MULTICLASS)),
-    _hp("num_classes", int, None, "Number of classes (labels 0 .. num_classes-1); required for "
-        "multiclass_classifier.", min=3),
-    _hp("feature_dim", int, None, "Number of features; checked against the data (default: "
-        "taken from the data).", min=1),
-    _hp("loss", str, "auto", "Loss function (auto: squared_loss, logistic or softmax_loss by "
-        "predictor_type).", choices=tuple(dict.fromkeys(sum(LOSSES.values(), ())))),
-    _hp("l1", float, 0.0, "L1 regularization per example.", min=0,
-        tuning_range=(1e-7, 1.0), tuning_scale="Logarithmic"),
-    _hp("wd", float, 0.0, "Weight decay (L2 regularization) per example.", min=0,
-        tuning_range=(1e-7, 1.0), tuning_scale="Logarithmic"),
+    _hp(
+        "predictor_type", str, REQUIRED, "Kind of target.", choices=(REGRESSOR, BINARY, MULTICLASS)
+    ),
+    _hp(
+        "num_classes",
+        int,
+        None,
+        "Number of classes (labels 0 .. num_classes-1); required for multiclass_classifier.",
+        min=3,
+    ),
+    _hp(
+        "feature_dim",
+        int,
+        None,
+        "Number of features; checked against the data (default: taken from the data).",
+        min=1,
+    ),
+    _hp(
+        "loss",
+        str,
+        "auto",
+        "Loss function (auto: squared_loss, logistic or softmax_loss by predictor_type).",
+        choices=tuple(dict.fromkeys(sum(LOSSES.values(), ()))),
+    ),
+    _hp(
+        "l1",
+        float,
+        0.0,
+        "L1 regularization per example.",
+        min=0,
+        tuning_range=(1e-7, 1.0),
+        tuning_scale="Logarithmic",
+    ),
+    _hp(
+        "wd",
+        float,
+        0.0,
+        "Weight decay (L2 regularization) per example.",
+        min=0,
+        tuning_range=(1e-7, 1.0),
+        tuning_scale="Logarithmic",
+    ),
     _hp("use_bias", bool, True, "Fit a bias (intercept) term.", tuning_range=(True, False)),
     _hp("normalize_data", bool, True, "Standardize the features before fitting."),
-    _hp("normalize_label", bool, None, "Standardize the label (regressor only; default true "
-        "for regressors)."),
+    _hp(
+        "normalize_label",
+        bool,
+        None,
+        "Standardize the label (regressor only; default true for regressors).",
+    ),
     _hp("epochs", int, 15, "Maximum passes over the data (SGD-based losses).", min=1),
-    _hp("mini_batch_size", int, 1000, "Accepted for compatibility; not used by these solvers.",
-        min=1),
-    _hp("learning_rate", float, None, "Initial step size of the SGD-based losses (default "
-        "0.01).", min=0, min_exclusive=True, tuning_range=(1e-4, 1.0),
-        tuning_scale="Logarithmic"),
-    _hp("use_lr_scheduler", bool, True, "Decay the SGD step size (inverse scaling) rather "
-        "than keep it constant."),
-    _hp("early_stopping_patience", int, 3, "SGD: epochs without improvement before stopping.",
-        min=1),
-    _hp("early_stopping_tolerance", float, 0.001, "SGD: smallest loss improvement that counts.",
-        min=0),
+    _hp(
+        "mini_batch_size",
+        int,
+        1000,
+        "Accepted for compatibility; not used by these solvers.",
+        min=1,
+    ),
+    _hp(
+        "learning_rate",
+        float,
+        None,
+        "Initial step size of the SGD-based losses (default 0.01).",
+        min=0,
+        min_exclusive=True,
+        tuning_range=(1e-4, 1.0),
+        tuning_scale="Logarithmic",
+    ),
+    _hp(
+        "use_lr_scheduler",
+        bool,
+        True,
+        "Decay the SGD step size (inverse scaling) rather than keep it constant.",
+    ),
+    _hp(
+        "early_stopping_patience", int, 3, "SGD: epochs without improvement before stopping.", min=1
+    ),
+    _hp(
+        "early_stopping_tolerance",
+        float,
+        0.001,
+        "SGD: smallest loss improvement that counts.",
+        min=0,
+    ),
     _hp("huber_delta", float, 1.0, "Delta of huber_loss.", min=0, min_exclusive=True),
     _hp("loss_insensitivity", float, 0.01, "Epsilon of the eps_insensitive losses.", min=0),
-    _hp("quantile", float, 0.5, "Quantile of quantile_loss, in (0, 1).", min=0,
-        min_exclusive=True, max=1),
-    _hp("binary_classifier_model_selection_criteria", str, "accuracy", "How the decision "
+    _hp(
+        "quantile",
+        float,
+        0.5,
+        "Quantile of quantile_loss, in (0, 1).",
+        min=0,
+        min_exclusive=True,
+        max=1,
+    ),
+    _hp(
+        "binary_classifier_model_selection_criteria",
+        str,
+        "accuracy",
+        "How the decision "
         "threshold of a binary classifier is chosen on the validation (else train) data.",
-        choices=CRITERIA),
-    _hp("f_beta", float, 1.0, "Beta of the f_beta criterion and metric.", min=0,
-        min_exclusive=True),
+        choices=CRITERIA,
+    ),
+    _hp(
+        "f_beta", float, 1.0, "Beta of the f_beta criterion and metric.", min=0, min_exclusive=True
+    ),
     _hp("target_recall", float, 0.8, "Recall of precision_at_target_recall.", min=0, max=1),
-    _hp("target_precision", float, 0.8, "Precision of recall_at_target_precision.", min=0,
-        max=1),
-    _hp("positive_example_weight_mult", float, 1.0, "Weight of positive examples (binary).",
-        min=0, min_exclusive=True, tuning_range=(0.5, 10.0)),
-    _hp("balance_multiclass_weights", bool, False, "Weight classes inversely to their "
-        "frequency (multiclass)."),
+    _hp("target_precision", float, 0.8, "Precision of recall_at_target_precision.", min=0, max=1),
+    _hp(
+        "positive_example_weight_mult",
+        float,
+        1.0,
+        "Weight of positive examples (binary).",
+        min=0,
+        min_exclusive=True,
+        tuning_range=(0.5, 10.0),
+    ),
+    _hp(
+        "balance_multiclass_weights",
+        bool,
+        False,
+        "Weight classes inversely to their frequency (multiclass).",
+    ),
     _hp("accuracy_top_k", int, 3, "k of multiclass_top_k_accuracy.", min=1),
     _hp("seed", int, 0, "Random seed of the stochastic solvers."),
-    _hp("label", str, None, "Label column name for text/csv;header=present and parquet input "
-        "(default: the first column)."),
+    _hp(
+        "label",
+        str,
+        None,
+        "Label column name for text/csv;header=present and parquet input "
+        "(default: the first column).",
+    ),
 )
 
 METRICS: tuple[MetricDefinition, ...] = tuple(
@@ -202,7 +319,8 @@ class LinearLearnerAlgorithm(Algorithm):
             problems["num_classes"] = "required for multiclass_classifier; give an integer >= 3"
         if hps["loss"] not in LOSSES[kind]:
             problems["loss"] = f"{hps['loss']} does not fit {kind}; use one of " + ", ".join(
-                LOSSES[kind])
+                LOSSES[kind]
+            )
         if hps["normalize_label"] and kind != REGRESSOR:
             problems["normalize_label"] = "only a regressor's label can be normalized"
         if _loss(hps) == "quantile_loss" and hps["wd"] > 0:
@@ -212,16 +330,24 @@ class LinearLearnerAlgorithm(Algorithm):
 
     # --- training ----------------------------------------------------------------------------
 
-    def _read(self, ctx: TrainingContext, channel: str, hps: dict[str, Any],
-              num_features: int | None) -> ChannelData:
+    def _read(
+        self, ctx: TrainingContext, channel: str, hps: dict[str, Any], num_features: int | None
+    ) -> ChannelData:
         content_type = ctx.content_types.get(channel) or CSV
-        data = read_channel(ctx.channels[channel], content_type, label=hps["label"],
-                            allowed=self.content_types, num_features=num_features,
-                            channel=channel)
+        data = read_channel(
+            ctx.channels[channel],
+            content_type,
+            label=hps["label"],
+            allowed=self.content_types,
+            num_features=num_features,
+            channel=channel,
+        )
         if data.y is None:
             raise InvalidRequest(
                 f"channel {channel!r}: linear-learner needs a label column, but the content "
-                f"type {content_type!r} says there is none", {"channel": channel})
+                f"type {content_type!r} says there is none",
+                {"channel": channel},
+            )
         kind = hps["predictor_type"]
         y = data.y
         if kind != REGRESSOR:
@@ -229,7 +355,8 @@ class LinearLearnerAlgorithm(Algorithm):
             if np.any((y < 0) | (y >= k) | (y != np.round(y))):
                 raise InvalidRequest(
                     f"channel {channel!r}: {kind} labels must be integers 0 .. {k - 1}",
-                    {"channel": channel})
+                    {"channel": channel},
+                )
         return data
 
     def build_estimator(self, hps: dict[str, Any], rows: int) -> Any:
@@ -238,10 +365,14 @@ class LinearLearnerAlgorithm(Algorithm):
         l1, wd, bias, seed = hps["l1"], hps["wd"], hps["use_bias"], hps["seed"]
         total = l1 + wd
         sgd = {
-            "penalty": "elasticnet" if total > 0 else None, "alpha": total,
-            "l1_ratio": l1 / total if total > 0 else 0.0, "fit_intercept": bias,
-            "max_iter": hps["epochs"], "tol": hps["early_stopping_tolerance"],
-            "n_iter_no_change": hps["early_stopping_patience"], "random_state": seed,
+            "penalty": "elasticnet" if total > 0 else None,
+            "alpha": total,
+            "l1_ratio": l1 / total if total > 0 else 0.0,
+            "fit_intercept": bias,
+            "max_iter": hps["epochs"],
+            "tol": hps["early_stopping_tolerance"],
+            "n_iter_no_change": hps["early_stopping_patience"],
+            "random_state": seed,
             "learning_rate": "invscaling" if hps["use_lr_scheduler"] else "constant",
             "eta0": hps["learning_rate"] or 0.01,
         }
@@ -249,8 +380,13 @@ class LinearLearnerAlgorithm(Algorithm):
         if kind == REGRESSOR:
             if loss == "squared_loss":
                 if l1 > 0:
-                    model = ElasticNet(alpha=total, l1_ratio=l1 / total, fit_intercept=bias,
-                                       max_iter=10_000, random_state=seed)
+                    model = ElasticNet(
+                        alpha=total,
+                        l1_ratio=l1 / total,
+                        fit_intercept=bias,
+                        max_iter=10_000,
+                        random_state=seed,
+                    )
                 elif wd > 0:
                     model = Ridge(alpha=rows * wd, fit_intercept=bias)
                 else:
@@ -261,10 +397,14 @@ class LinearLearnerAlgorithm(Algorithm):
                 sk_loss, epsilon = {
                     "absolute_loss": ("epsilon_insensitive", 0.0),
                     "huber_loss": ("huber", hps["huber_delta"]),
-                    "eps_insensitive_absolute_loss": ("epsilon_insensitive",
-                                                      hps["loss_insensitivity"]),
-                    "eps_insensitive_squared_loss": ("squared_epsilon_insensitive",
-                                                     hps["loss_insensitivity"]),
+                    "eps_insensitive_absolute_loss": (
+                        "epsilon_insensitive",
+                        hps["loss_insensitivity"],
+                    ),
+                    "eps_insensitive_squared_loss": (
+                        "squared_epsilon_insensitive",
+                        hps["loss_insensitivity"],
+                    ),
                 }[loss]
                 model = SGDRegressor(loss=sk_loss, epsilon=epsilon, **sgd)
         elif loss == "hinge_loss":
@@ -274,9 +414,12 @@ class LinearLearnerAlgorithm(Algorithm):
                 C=1.0 / (rows * total) if total > 0 else np.inf,
                 l1_ratio=l1 / total if total > 0 else 0.0,
                 solver="saga" if l1 > 0 else "lbfgs",
-                fit_intercept=bias, max_iter=1000, random_state=seed,
-                class_weight="balanced" if kind == MULTICLASS
-                and hps["balance_multiclass_weights"] else None,
+                fit_intercept=bias,
+                max_iter=1000,
+                random_state=seed,
+                class_weight="balanced"
+                if kind == MULTICLASS and hps["balance_multiclass_weights"]
+                else None,
             )
         steps = []
         if hps["normalize_data"]:
@@ -284,7 +427,8 @@ class LinearLearnerAlgorithm(Algorithm):
         estimator: Any = Pipeline([*steps, ("model", model)])
         if kind == REGRESSOR and hps["normalize_label"] is not False:
             estimator = TransformedTargetRegressor(
-                regressor=estimator, transformer=StandardScaler(with_mean=bias))
+                regressor=estimator, transformer=StandardScaler(with_mean=bias)
+            )
         return estimator
 
     def train(self, ctx: TrainingContext) -> None:
@@ -295,22 +439,30 @@ class LinearLearnerAlgorithm(Algorithm):
         if hps["feature_dim"] is not None and hps["feature_dim"] != num_features:
             raise InvalidRequest(
                 f"feature_dim is {hps['feature_dim']} but the training data has {num_features} "
-                "feature columns", {"feature_dim": hps["feature_dim"], "columns": num_features})
-        others = {name: self._read(ctx, name, hps, num_features)
-                  for name in ("validation", "test") if name in ctx.channels}
+                "feature columns",
+                {"feature_dim": hps["feature_dim"], "columns": num_features},
+            )
+        others = {
+            name: self._read(ctx, name, hps, num_features)
+            for name in ("validation", "test")
+            if name in ctx.channels
+        }
         y = train.y
         assert y is not None
         classes = list(range(2 if kind == BINARY else hps["num_classes"] or 0))
         if kind != REGRESSOR and len(np.unique(y)) < 2:
             raise InvalidRequest("channel 'train': the labels hold a single class")
-        ctx.log(f"linear-learner ({kind}, {loss}): train {rows} rows x {num_features} features"
-                + "".join(f", {n} {d.X.shape[0]} rows" for n, d in others.items()))
+        ctx.log(
+            f"linear-learner ({kind}, {loss}): train {rows} rows x {num_features} features"
+            + "".join(f", {n} {d.X.shape[0]} rows" for n, d in others.items())
+        )
 
         estimator = self.build_estimator(hps, rows)
         fit_params: dict[str, Any] = {}
         if kind == BINARY and hps["positive_example_weight_mult"] != 1.0:
             fit_params["model__sample_weight"] = np.where(
-                y == 1, hps["positive_example_weight_mult"], 1.0)
+                y == 1, hps["positive_example_weight_mult"], 1.0
+            )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             estimator.fit(train.X, y if kind == REGRESSOR else y.astype(np.int64), **fit_params)
@@ -318,19 +470,29 @@ class LinearLearnerAlgorithm(Algorithm):
             if issubclass(warning.category, ConvergenceWarning):
                 ctx.log(f"warning: {warning.message}")
             else:
-                warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                       warning.lineno)
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
 
         model = LinearModel(
-            estimator, kind, loss, num_features, hps["num_classes"] if kind == MULTICLASS
-            else None, classes, 0.0 if loss == "hinge_loss" else 0.5)
+            estimator,
+            kind,
+            loss,
+            num_features,
+            hps["num_classes"] if kind == MULTICLASS else None,
+            classes,
+            0.0 if loss == "hinge_loss" else 0.5,
+        )
         if kind == BINARY:
             chosen = others.get("validation", train)
             chosen_y = chosen.y if chosen.y is not None else y
             model.threshold = _choose_threshold(
-                _scores(model, chosen.X), chosen_y, hps, model.threshold, ctx.log)
-            ctx.log(f"decision threshold {model.threshold:.6g} "
-                    f"({hps['binary_classifier_model_selection_criteria']})")
+                _scores(model, chosen.X), chosen_y, hps, model.threshold, ctx.log
+            )
+            ctx.log(
+                f"decision threshold {model.threshold:.6g} "
+                f"({hps['binary_classifier_model_selection_criteria']})"
+            )
 
         for name, data in {"train": train, **others}.items():
             assert data.y is not None
@@ -340,15 +502,27 @@ class LinearLearnerAlgorithm(Algorithm):
 
         ctx.model_dir.mkdir(parents=True, exist_ok=True)
         joblib.dump(
-            {"estimator": estimator, "predictor_type": kind, "loss": loss,
-             "num_features": num_features, "num_classes": model.num_classes,
-             "classes": classes, "threshold": model.threshold,
-             "sklearn_version": sklearn.__version__},
+            {
+                "estimator": estimator,
+                "predictor_type": kind,
+                "loss": loss,
+                "num_features": num_features,
+                "num_classes": model.num_classes,
+                "classes": classes,
+                "threshold": model.threshold,
+                "sklearn_version": sklearn.__version__,
+            },
             ctx.model_dir / MODEL_FILE,
         )
         write_model_metadata(
-            ctx.model_dir, self.name, num_features, hps, predictor_type=kind, loss=loss,
-            num_classes=model.num_classes, threshold=model.threshold,
+            ctx.model_dir,
+            self.name,
+            num_features,
+            hps,
+            predictor_type=kind,
+            loss=loss,
+            num_classes=model.num_classes,
+            threshold=model.threshold,
             sklearn_version=sklearn.__version__,
         )
         ctx.log(f"saved {MODEL_FILE}")
@@ -360,9 +534,15 @@ class LinearLearnerAlgorithm(Algorithm):
         if not path.is_file():
             raise InvalidRequest(f"no {MODEL_FILE} in {model_dir}", {"path": str(model_dir)})
         saved = joblib.load(path)
-        return LinearModel(saved["estimator"], saved["predictor_type"], saved["loss"],
-                           saved["num_features"], saved["num_classes"], saved["classes"],
-                           saved["threshold"])
+        return LinearModel(
+            saved["estimator"],
+            saved["predictor_type"],
+            saved["loss"],
+            saved["num_features"],
+            saved["num_classes"],
+            saved["classes"],
+            saved["threshold"],
+        )
 
     def predict(self, model: LinearModel, features: Any) -> Prediction:
         X = np.asarray(features, dtype=np.float32)
@@ -371,7 +551,8 @@ class LinearLearnerAlgorithm(Algorithm):
         if X.ndim != 2 or X.shape[1] != model.num_features:
             raise InvalidRequest(
                 f"got {X.shape[-1]} feature columns; the model expects {model.num_features}",
-                {"num_features": X.shape[-1], "expected": model.num_features})
+                {"num_features": X.shape[-1], "expected": model.num_features},
+            )
         if np.isnan(X).any():
             raise InvalidRequest("linear-learner cannot predict for rows with missing values")
         scores = _scores(model, X)
@@ -379,11 +560,15 @@ class LinearLearnerAlgorithm(Algorithm):
             return Prediction([{"score": float(s)} for s in scores.tolist()], scores)
         labels = _labels(model, scores)
         if model.predictor_type == BINARY:
-            records = [{"score": float(s), "predicted_label": int(k)}
-                       for s, k in zip(scores.tolist(), labels.tolist(), strict=True)]
+            records = [
+                {"score": float(s), "predicted_label": int(k)}
+                for s, k in zip(scores.tolist(), labels.tolist(), strict=True)
+            ]
         else:
-            records = [{"score": [float(p) for p in row], "predicted_label": int(k)}
-                       for row, k in zip(scores.tolist(), labels.tolist(), strict=True)]
+            records = [
+                {"score": [float(p) for p in row], "predicted_label": int(k)}
+                for row, k in zip(scores.tolist(), labels.tolist(), strict=True)
+            ]
         return Prediction(records, labels)
 
     def num_features(self, model: LinearModel) -> int | None:
@@ -429,8 +614,9 @@ def _labels(model: LinearModel, scores: np.ndarray) -> np.ndarray:
     return (scores >= model.threshold).astype(np.int64)
 
 
-def _choose_threshold(score: np.ndarray, y: np.ndarray, hps: dict[str, Any], default: float,
-                      log: Any) -> float:
+def _choose_threshold(
+    score: np.ndarray, y: np.ndarray, hps: dict[str, Any], default: float, log: Any
+) -> float:
     """The decision threshold (predict 1 when score >= it) the selection criterion prefers."""
     criterion = hps["binary_classifier_model_selection_criteria"]
     y = (y == 1).astype(np.int64)
@@ -449,8 +635,9 @@ def _choose_threshold(score: np.ndarray, y: np.ndarray, hps: dict[str, Any], def
         goal = (tp + negatives - fp) / len(y)
     elif criterion == "f_beta":
         b2 = hps["f_beta"] ** 2
-        goal = np.where(tp > 0, (1 + b2) * precision * recall / np.maximum(
-            b2 * precision + recall, 1e-300), 0.0)
+        goal = np.where(
+            tp > 0, (1 + b2) * precision * recall / np.maximum(b2 * precision + recall, 1e-300), 0.0
+        )
     elif criterion == "precision_at_target_recall":
         goal = np.where(recall >= hps["target_recall"], precision, -1.0)
     else:  # recall_at_target_precision
@@ -465,8 +652,9 @@ def _choose_threshold(score: np.ndarray, y: np.ndarray, hps: dict[str, Any], def
     return float(s[cut])
 
 
-def _metrics(model: LinearModel, X: np.ndarray, y: np.ndarray,
-             hps: dict[str, Any]) -> dict[str, float]:
+def _metrics(
+    model: LinearModel, X: np.ndarray, y: np.ndarray, hps: dict[str, Any]
+) -> dict[str, float]:
     scores = _scores(model, X)
     loss = model.loss
     out: dict[str, float] = {}
@@ -474,18 +662,26 @@ def _metrics(model: LinearModel, X: np.ndarray, y: np.ndarray,
         residual = y.astype(np.float64) - scores
         a = np.abs(residual)
         eps, delta, q = hps["loss_insensitivity"], hps["huber_delta"], hps["quantile"]
-        out["objective_loss"] = float(np.mean({
-            "squared_loss": residual ** 2,
-            "absolute_loss": a,
-            "huber_loss": np.where(a <= delta, 0.5 * a ** 2, delta * (a - 0.5 * delta)),
-            "eps_insensitive_absolute_loss": np.maximum(a - eps, 0),
-            "eps_insensitive_squared_loss": np.maximum(a - eps, 0) ** 2,
-            "quantile_loss": np.maximum(q * residual, (q - 1) * residual),
-        }[loss]))
-        mse = float(np.mean(residual ** 2))
+        out["objective_loss"] = float(
+            np.mean(
+                {
+                    "squared_loss": residual**2,
+                    "absolute_loss": a,
+                    "huber_loss": np.where(a <= delta, 0.5 * a**2, delta * (a - 0.5 * delta)),
+                    "eps_insensitive_absolute_loss": np.maximum(a - eps, 0),
+                    "eps_insensitive_squared_loss": np.maximum(a - eps, 0) ** 2,
+                    "quantile_loss": np.maximum(q * residual, (q - 1) * residual),
+                }[loss]
+            )
+        )
+        mse = float(np.mean(residual**2))
         var = float(np.var(y))
-        out.update(mse=mse, rmse=float(np.sqrt(mse)), absolute_loss=float(np.mean(a)),
-                   r2=1 - mse / var if var > 0 else 0.0)
+        out.update(
+            mse=mse,
+            rmse=float(np.sqrt(mse)),
+            absolute_loss=float(np.mean(a)),
+            r2=1 - mse / var if var > 0 else 0.0,
+        )
         return out
     truth = y.astype(np.int64)
     labels = _labels(model, scores)
@@ -495,11 +691,14 @@ def _metrics(model: LinearModel, X: np.ndarray, y: np.ndarray,
             out["objective_loss"] = float(np.mean(np.maximum(0, 1 - (2 * truth - 1) * scores)))
         else:
             p = np.clip(scores, 1e-15, 1 - 1e-15)
-            out["objective_loss"] = float(-np.mean(truth * np.log(p) + (1 - truth) *
-                                                   np.log(1 - p)))
+            out["objective_loss"] = float(-np.mean(truth * np.log(p) + (1 - truth) * np.log(1 - p)))
         precision, recall, f = _prf(truth, labels, 1, beta2)
-        out.update(binary_classification_accuracy=float(np.mean(truth == labels)),
-                   binary_f_beta=f, precision=precision, recall=recall)
+        out.update(
+            binary_classification_accuracy=float(np.mean(truth == labels)),
+            binary_f_beta=f,
+            precision=precision,
+            recall=recall,
+        )
         if 0 < truth.sum() < len(truth):
             from sklearn.metrics import roc_auc_score
 
@@ -522,15 +721,19 @@ def _metrics(model: LinearModel, X: np.ndarray, y: np.ndarray,
     return out
 
 
-def _prf(truth: np.ndarray, predicted: np.ndarray, positive: int,
-         beta2: float) -> tuple[float, float, float]:
+def _prf(
+    truth: np.ndarray, predicted: np.ndarray, positive: int, beta2: float
+) -> tuple[float, float, float]:
     tp = float(np.sum((predicted == positive) & (truth == positive)))
     fp = float(np.sum((predicted == positive) & (truth != positive)))
     fn = float(np.sum((predicted != positive) & (truth == positive)))
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
-    f = ((1 + beta2) * precision * recall / (beta2 * precision + recall)
-         if precision + recall else 0.0)
+    f = (
+        (1 + beta2) * precision * recall / (beta2 * precision + recall)
+        if precision + recall
+        else 0.0
+    )
     return precision, recall, f
 
 

@@ -46,7 +46,9 @@ def _targets() -> dict[str, str]:
             if ep.value.replace(" ", "") != BUILTIN[ep.name]:
                 log.warning(
                     "ignoring entry point %s = %s: %r is a built-in algorithm",
-                    ep.name, ep.value, ep.name,
+                    ep.name,
+                    ep.value,
+                    ep.name,
                 )
             continue
         targets.setdefault(ep.name, ep.value)
@@ -66,8 +68,7 @@ def _resolve(name: str, target: str) -> Algorithm:
             obj = getattr(obj, part)
     except Exception as exc:  # a broken plug-in must not look like an unknown name
         raise ModelyardError(
-            f"algorithm {name!r} could not be loaded from {target!r}: "
-            f"{type(exc).__name__}: {exc}",
+            f"algorithm {name!r} could not be loaded from {target!r}: {type(exc).__name__}: {exc}",
             {"algorithm": name, "target": target},
         ) from exc
     if isinstance(obj, type) and issubclass(obj, Algorithm):

@@ -47,24 +47,58 @@ from modelyard.errors import InvalidHyperparameters, InvalidRequest
 MODEL_FILE = "xgboost-model"
 
 OBJECTIVES = (
-    "reg:squarederror", "reg:squaredlogerror", "reg:logistic", "reg:pseudohubererror",
-    "reg:absoluteerror", "reg:gamma", "reg:tweedie", "binary:logistic", "binary:logitraw",
-    "binary:hinge", "multi:softmax", "multi:softprob", "count:poisson", "rank:pairwise",
-    "rank:ndcg", "rank:map", "survival:cox",
+    "reg:squarederror",
+    "reg:squaredlogerror",
+    "reg:logistic",
+    "reg:pseudohubererror",
+    "reg:absoluteerror",
+    "reg:gamma",
+    "reg:tweedie",
+    "binary:logistic",
+    "binary:logitraw",
+    "binary:hinge",
+    "multi:softmax",
+    "multi:softprob",
+    "count:poisson",
+    "rank:pairwise",
+    "rank:ndcg",
+    "rank:map",
+    "survival:cox",
 )
 
 # xgboost's own evaluation metrics (the part before any "@"); True = higher is better.
 NATIVE_METRICS: dict[str, bool] = {
-    "rmse": False, "rmsle": False, "mae": False, "mape": False, "mphe": False,
-    "logloss": False, "error": False, "merror": False, "mlogloss": False, "auc": True,
-    "aucpr": True, "pre": True, "ndcg": True, "map": True, "poisson-nloglik": False,
-    "gamma-nloglik": False, "gamma-deviance": False, "tweedie-nloglik": False,
-    "cox-nloglik": False, "aft-nloglik": False, "interval-regression-accuracy": True,
+    "rmse": False,
+    "rmsle": False,
+    "mae": False,
+    "mape": False,
+    "mphe": False,
+    "logloss": False,
+    "error": False,
+    "merror": False,
+    "mlogloss": False,
+    "auc": True,
+    "aucpr": True,
+    "pre": True,
+    "ndcg": True,
+    "map": True,
+    "poisson-nloglik": False,
+    "gamma-nloglik": False,
+    "gamma-deviance": False,
+    "tweedie-nloglik": False,
+    "cox-nloglik": False,
+    "aft-nloglik": False,
+    "interval-regression-accuracy": True,
 }
 # The SageMaker container's extra metrics, computed here in Python.
 CUSTOM_METRICS: dict[str, bool] = {
-    "accuracy": True, "balanced_accuracy": True, "f1": True, "f1_binary": True,
-    "f1_macro": True, "mse": False, "r2": True,
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "f1": True,
+    "f1_binary": True,
+    "f1_macro": True,
+    "mse": False,
+    "r2": True,
 }
 
 
@@ -85,83 +119,229 @@ def _hp(name: str, type_: type, default: Any, help: str, **kw: Any) -> Hyperpara
 
 
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
-    _hp("num_round", int, REQUIRED, "Number of boosting rounds.", min=1,
-        tuning_range=(1, 4000)),
+    _hp("num_round", int, REQUIRED, "Number of boosting rounds.", min=1, tuning_range=(1, 4000)),
     _hp("objective", str, "reg:squarederror", "Learning task and objective.", choices=OBJECTIVES),
-    _hp("num_class", int, None, "Number of classes; required by the multi:* objectives "
-        "(labels 0 .. num_class-1).", min=2),
-    _hp("booster", str, "gbtree", "Booster: trees, linear or DART trees.",
-        choices=("gbtree", "gblinear", "dart")),
-    _hp("eta", float, 0.3, "Step size shrinkage (learning rate).", min=0, max=1,
-        tuning_range=(0.1, 0.5)),
-    _hp("gamma", float, 0.0, "Minimum loss reduction to make a further split.", min=0,
-        tuning_range=(0, 5)),
-    _hp("max_depth", int, 6, "Maximum depth of a tree (0: no limit, lossguide only).", min=0,
-        tuning_range=(0, 10)),
-    _hp("min_child_weight", float, 1.0, "Minimum sum of instance weight (hessian) in a child.",
-        min=0, tuning_range=(0, 120)),
-    _hp("max_delta_step", float, 0.0, "Maximum delta step of each leaf output (0: none).",
-        min=0, tuning_range=(0, 10)),
-    _hp("subsample", float, 1.0, "Fraction of rows sampled for each tree.", min=0,
-        min_exclusive=True, max=1, tuning_range=(0.5, 1)),
-    _hp("colsample_bytree", float, 1.0, "Fraction of columns sampled for each tree.", min=0,
-        min_exclusive=True, max=1, tuning_range=(0.5, 1)),
-    _hp("colsample_bylevel", float, 1.0, "Fraction of columns sampled for each level.", min=0,
-        min_exclusive=True, max=1, tuning_range=(0.1, 1)),
-    _hp("colsample_bynode", float, 1.0, "Fraction of columns sampled for each split.", min=0,
-        min_exclusive=True, max=1, tuning_range=(0.1, 1)),
+    _hp(
+        "num_class",
+        int,
+        None,
+        "Number of classes; required by the multi:* objectives (labels 0 .. num_class-1).",
+        min=2,
+    ),
+    _hp(
+        "booster",
+        str,
+        "gbtree",
+        "Booster: trees, linear or DART trees.",
+        choices=("gbtree", "gblinear", "dart"),
+    ),
+    _hp(
+        "eta",
+        float,
+        0.3,
+        "Step size shrinkage (learning rate).",
+        min=0,
+        max=1,
+        tuning_range=(0.1, 0.5),
+    ),
+    _hp(
+        "gamma",
+        float,
+        0.0,
+        "Minimum loss reduction to make a further split.",
+        min=0,
+        tuning_range=(0, 5),
+    ),
+    _hp(
+        "max_depth",
+        int,
+        6,
+        "Maximum depth of a tree (0: no limit, lossguide only).",
+        min=0,
+        tuning_range=(0, 10),
+    ),
+    _hp(
+        "min_child_weight",
+        float,
+        1.0,
+        "Minimum sum of instance weight (hessian) in a child.",
+        min=0,
+        tuning_range=(0, 120),
+    ),
+    _hp(
+        "max_delta_step",
+        float,
+        0.0,
+        "Maximum delta step of each leaf output (0: none).",
+        min=0,
+        tuning_range=(0, 10),
+    ),
+    _hp(
+        "subsample",
+        float,
+        1.0,
+        "Fraction of rows sampled for each tree.",
+        min=0,
+        min_exclusive=True,
+        max=1,
+        tuning_range=(0.5, 1),
+    ),
+    _hp(
+        "colsample_bytree",
+        float,
+        1.0,
+        "Fraction of columns sampled for each tree.",
+        min=0,
+        min_exclusive=True,
+        max=1,
+        tuning_range=(0.5, 1),
+    ),
+    _hp(
+        "colsample_bylevel",
+        float,
+        1.0,
+        "Fraction of columns sampled for each level.",
+        min=0,
+        min_exclusive=True,
+        max=1,
+        tuning_range=(0.1, 1),
+    ),
+    _hp(
+        "colsample_bynode",
+        float,
+        1.0,
+        "Fraction of columns sampled for each split.",
+        min=0,
+        min_exclusive=True,
+        max=1,
+        tuning_range=(0.1, 1),
+    ),
     _hp("lambda", float, 1.0, "L2 regularization on weights.", min=0, tuning_range=(0, 1000)),
     _hp("alpha", float, 0.0, "L1 regularization on weights.", min=0, tuning_range=(0, 1000)),
-    _hp("tree_method", str, "auto", "Tree construction algorithm (auto is hist).",
-        choices=("auto", "exact", "approx", "hist")),
-    _hp("grow_policy", str, "depthwise", "How new nodes are added (lossguide needs hist).",
-        choices=("depthwise", "lossguide")),
+    _hp(
+        "tree_method",
+        str,
+        "auto",
+        "Tree construction algorithm (auto is hist).",
+        choices=("auto", "exact", "approx", "hist"),
+    ),
+    _hp(
+        "grow_policy",
+        str,
+        "depthwise",
+        "How new nodes are added (lossguide needs hist).",
+        choices=("depthwise", "lossguide"),
+    ),
     _hp("max_leaves", int, 0, "Maximum number of leaves (0: no limit).", min=0),
     _hp("max_bin", int, 256, "Maximum number of histogram bins (hist / approx).", min=2),
     _hp("num_parallel_tree", int, 1, "Trees built per round (random-forest style).", min=1),
-    _hp("scale_pos_weight", float, 1.0, "Weight of positive examples (binary objectives).",
-        min=0, min_exclusive=True),
-    _hp("base_score", float, None, "Initial prediction of every row (default: estimated from "
-        "the labels)."),
-    _hp("tweedie_variance_power", float, 1.5, "Variance power of reg:tweedie, in (1, 2).",
-        min=1, min_exclusive=True, max=2),
-    _hp("huber_slope", float, 1.0, "Delta of reg:pseudohubererror.", min=0,
-        min_exclusive=True),
+    _hp(
+        "scale_pos_weight",
+        float,
+        1.0,
+        "Weight of positive examples (binary objectives).",
+        min=0,
+        min_exclusive=True,
+    ),
+    _hp(
+        "base_score",
+        float,
+        None,
+        "Initial prediction of every row (default: estimated from the labels).",
+    ),
+    _hp(
+        "tweedie_variance_power",
+        float,
+        1.5,
+        "Variance power of reg:tweedie, in (1, 2).",
+        min=1,
+        min_exclusive=True,
+        max=2,
+    ),
+    _hp("huber_slope", float, 1.0, "Delta of reg:pseudohubererror.", min=0, min_exclusive=True),
     _hp("rate_drop", float, 0.0, "DART: fraction of trees dropped each round.", min=0, max=1),
-    _hp("skip_drop", float, 0.0, "DART: probability of skipping dropout in a round.", min=0,
-        max=1),
+    _hp("skip_drop", float, 0.0, "DART: probability of skipping dropout in a round.", min=0, max=1),
     _hp("one_drop", bool, False, "DART: always drop at least one tree."),
-    _hp("sample_type", str, "uniform", "DART: how dropped trees are chosen.",
-        choices=("uniform", "weighted")),
-    _hp("normalize_type", str, "tree", "DART: how new trees are weighted.",
-        choices=("tree", "forest")),
+    _hp(
+        "sample_type",
+        str,
+        "uniform",
+        "DART: how dropped trees are chosen.",
+        choices=("uniform", "weighted"),
+    ),
+    _hp(
+        "normalize_type",
+        str,
+        "tree",
+        "DART: how new trees are weighted.",
+        choices=("tree", "forest"),
+    ),
     _hp("monotone_constraints", str, None, "Monotone constraint per feature, e.g. (1,0,-1)."),
-    _hp("interaction_constraints", str, None, "Allowed feature interactions, e.g. "
-        "[[0,1],[2,3]]."),
-    _hp("eval_metric", str, None, "Evaluation metric(s), comma-separated (default: the "
+    _hp("interaction_constraints", str, None, "Allowed feature interactions, e.g. [[0,1],[2,3]]."),
+    _hp(
+        "eval_metric",
+        str,
+        None,
+        "Evaluation metric(s), comma-separated (default: the "
         "objective's, as xgboost picks). xgboost's metrics plus accuracy, balanced_accuracy, "
-        "f1, f1_binary, f1_macro, mse, r2. The last one drives early stopping."),
-    _hp("early_stopping_rounds", int, None, "Stop when the validation metric has not improved "
-        "for this many rounds (needs a validation channel).", min=1),
+        "f1, f1_binary, f1_macro, mse, r2. The last one drives early stopping.",
+    ),
+    _hp(
+        "early_stopping_rounds",
+        int,
+        None,
+        "Stop when the validation metric has not improved "
+        "for this many rounds (needs a validation channel).",
+        min=1,
+    ),
     _hp("seed", int, 0, "Random seed."),
-    _hp("nthread", int, None, "Threads used for training (default: the job's CPU count).",
-        min=1),
-    _hp("verbosity", int, 1, "xgboost's own log level: 0 silent, 1 warning, 2 info, 3 debug.",
-        min=0, max=3),
-    _hp("label", str, None, "Label column name for text/csv;header=present and parquet input "
-        "(default: the first column)."),
-    _hp("_tuning_objective_metric", str, None, "Set by tuning jobs, e.g. validation:auc: that "
-        "metric is evaluated and drives early stopping."),
+    _hp("nthread", int, None, "Threads used for training (default: the job's CPU count).", min=1),
+    _hp(
+        "verbosity",
+        int,
+        1,
+        "xgboost's own log level: 0 silent, 1 warning, 2 info, 3 debug.",
+        min=0,
+        max=3,
+    ),
+    _hp(
+        "label",
+        str,
+        None,
+        "Label column name for text/csv;header=present and parquet input "
+        "(default: the first column).",
+    ),
+    _hp(
+        "_tuning_objective_metric",
+        str,
+        None,
+        "Set by tuning jobs, e.g. validation:auc: that "
+        "metric is evaluated and drives early stopping.",
+    ),
 )
 
 # Parameters handed to xgboost only when they differ from the declared default (which is
 # xgboost's own default), so that a parameter a booster does not use is never passed and
 # xgboost never warns about it; the ones in ALWAYS are passed every time.
 _XGB_PARAMS = (
-    "booster", "gamma", "max_depth", "min_child_weight", "max_delta_step", "subsample",
-    "colsample_bytree", "colsample_bylevel", "colsample_bynode", "tree_method", "grow_policy",
-    "max_leaves", "max_bin", "num_parallel_tree", "scale_pos_weight", "base_score",
-    "monotone_constraints", "interaction_constraints",
+    "booster",
+    "gamma",
+    "max_depth",
+    "min_child_weight",
+    "max_delta_step",
+    "subsample",
+    "colsample_bytree",
+    "colsample_bylevel",
+    "colsample_bynode",
+    "tree_method",
+    "grow_policy",
+    "max_leaves",
+    "max_bin",
+    "num_parallel_tree",
+    "scale_pos_weight",
+    "base_score",
+    "monotone_constraints",
+    "interaction_constraints",
 )
 _ALWAYS = ("objective", "eta", "lambda", "alpha", "seed", "verbosity")
 _DART_PARAMS = ("rate_drop", "skip_drop", "one_drop", "sample_type", "normalize_type")
@@ -170,7 +350,8 @@ METRICS: tuple[MetricDefinition, ...] = tuple(
     MetricDefinition(f"{channel}:{name}", "Maximize" if maximize else "Minimize")
     for channel in ("train", "validation")
     for name, maximize in {
-        **NATIVE_METRICS, **CUSTOM_METRICS,
+        **NATIVE_METRICS,
+        **CUSTOM_METRICS,
     }.items()
     if name not in ("aft-nloglik", "interval-regression-accuracy")
 )
@@ -219,19 +400,24 @@ class XGBoostAlgorithm(Algorithm):
         if hps["tweedie_variance_power"] >= 2:
             problems["tweedie_variance_power"] = "must be < 2"
         known = ", ".join(sorted({*NATIVE_METRICS, *CUSTOM_METRICS}))
-        unknown = [m for m in _eval_metrics({"eval_metric": hps["eval_metric"]})
-                   if metric_maximize(m) is None]
+        unknown = [
+            m
+            for m in _eval_metrics({"eval_metric": hps["eval_metric"]})
+            if metric_maximize(m) is None
+        ]
         if unknown:
             problems["eval_metric"] = (
                 f"unknown metric(s) {', '.join(unknown)}; valid metrics: {known} (xgboost's "
-                "may take @<n>, e.g. ndcg@5)")
+                "may take @<n>, e.g. ndcg@5)"
+            )
         tuning = hps.get("_tuning_objective_metric")
         if tuning:
             channel, _, metric = tuning.partition(":")
             if channel not in ("train", "validation") or metric_maximize(metric) is None:
                 problems["_tuning_objective_metric"] = (
                     f"got {tuning!r}; expected train:<metric> or validation:<metric> with one "
-                    f"of {known}")
+                    f"of {known}"
+                )
         if hps["grow_policy"] == "lossguide" and hps["tree_method"] == "exact":
             problems["grow_policy"] = "lossguide needs tree_method hist, approx or auto"
         if problems:
@@ -264,12 +450,22 @@ class XGBoostAlgorithm(Algorithm):
 
     # --- training ----------------------------------------------------------------------------
 
-    def _read(self, ctx: TrainingContext, channel: str, hps: dict[str, Any],
-              num_features: int | None = None) -> ChannelData:
+    def _read(
+        self,
+        ctx: TrainingContext,
+        channel: str,
+        hps: dict[str, Any],
+        num_features: int | None = None,
+    ) -> ChannelData:
         content_type = ctx.content_types.get(channel) or CSV
-        data = read_channel(ctx.channels[channel], content_type, label=hps["label"],
-                            allowed=self.content_types, num_features=num_features,
-                            channel=channel)
+        data = read_channel(
+            ctx.channels[channel],
+            content_type,
+            label=hps["label"],
+            allowed=self.content_types,
+            num_features=num_features,
+            channel=channel,
+        )
         if data.y is None:
             raise InvalidRequest(
                 f"channel {channel!r}: xgboost needs a label column, but the content type "
@@ -288,23 +484,29 @@ class XGBoostAlgorithm(Algorithm):
         params = self.xgboost_params(hps, ctx.num_cpus)
         nthread = params["nthread"]
         rows, num_features = train.X.shape
-        ctx.log(f"xgboost {xgb.__version__}: train {rows} rows x {num_features} features"
-                + (f", validation {validation.X.shape[0]} rows" if validation else ""))
+        ctx.log(
+            f"xgboost {xgb.__version__}: train {rows} rows x {num_features} features"
+            + (f", validation {validation.X.shape[0]} rows" if validation else "")
+        )
 
         # QuantileDMatrix bins the data once, up front: for the hist method it gives the same
         # model as a DMatrix, at equal or better speed and about a third of the memory.
         quantile = params.get("booster", "gbtree") != "gblinear" and hps["tree_method"] in (
-            "auto", "hist")
+            "auto",
+            "hist",
+        )
         if quantile:
             dtrain: xgb.DMatrix = xgb.QuantileDMatrix(
-                train.X, label=train.y, nthread=nthread, max_bin=hps["max_bin"])
+                train.X, label=train.y, nthread=nthread, max_bin=hps["max_bin"]
+            )
         else:
             dtrain = xgb.DMatrix(train.X, label=train.y, nthread=nthread)
         evals = [(dtrain, "train")]
         if validation is not None:
             if quantile:
                 dvalid: xgb.DMatrix = xgb.QuantileDMatrix(
-                    validation.X, label=validation.y, nthread=nthread, ref=dtrain)
+                    validation.X, label=validation.y, nthread=nthread, ref=dtrain
+                )
             else:
                 dvalid = xgb.DMatrix(validation.X, label=validation.y, nthread=nthread)
             evals.append((dvalid, "validation"))
@@ -319,15 +521,24 @@ class XGBoostAlgorithm(Algorithm):
             early = None
         if early is not None:
             stop_metric = metrics[-1] if metrics else None
-            callbacks.append(xgb.callback.EarlyStopping(
-                rounds=early, metric_name=stop_metric, data_name="validation",
-                maximize=metric_maximize(stop_metric) if stop_metric else None,
-                save_best=False))
+            callbacks.append(
+                xgb.callback.EarlyStopping(
+                    rounds=early,
+                    metric_name=stop_metric,
+                    data_name="validation",
+                    maximize=metric_maximize(stop_metric) if stop_metric else None,
+                    save_best=False,
+                )
+            )
         try:
             booster = xgb.train(
-                params, dtrain, num_boost_round=hps["num_round"], evals=evals,
+                params,
+                dtrain,
+                num_boost_round=hps["num_round"],
+                evals=evals,
                 custom_metric=_custom_metric(custom, hps["objective"]) if custom else None,
-                callbacks=callbacks, verbose_eval=False,
+                callbacks=callbacks,
+                verbose_eval=False,
             )
         except xgb.core.XGBoostError as exc:
             message = str(exc).split("\nStack trace:")[0].strip()
@@ -346,7 +557,10 @@ class XGBoostAlgorithm(Algorithm):
         ctx.model_dir.mkdir(parents=True, exist_ok=True)
         (ctx.model_dir / MODEL_FILE).write_bytes(bytes(booster.save_raw("ubj")))
         write_model_metadata(
-            ctx.model_dir, self.name, num_features, hps,
+            ctx.model_dir,
+            self.name,
+            num_features,
+            hps,
             objective=hps["objective"],
             num_class=hps["num_class"] if hps["objective"].startswith("multi:") else None,
             num_round=booster.num_boosted_rounds(),
@@ -380,8 +594,7 @@ class XGBoostAlgorithm(Algorithm):
         features = _as_rows(features)
         if features.shape[1] != model.num_features:
             raise InvalidRequest(
-                f"got {features.shape[1]} feature columns; the model expects "
-                f"{model.num_features}",
+                f"got {features.shape[1]} feature columns; the model expects {model.num_features}",
                 {"num_features": features.shape[1], "expected": model.num_features},
             )
         try:
@@ -391,8 +604,10 @@ class XGBoostAlgorithm(Algorithm):
         scores = np.asarray(scores)
         if scores.ndim == 2 and scores.shape[1] > 1:  # multi:softprob
             labels = scores.argmax(axis=1)
-            records = [{"score": [float(p) for p in row], "predicted_label": int(k)}
-                       for row, k in zip(scores.tolist(), labels.tolist(), strict=True)]
+            records = [
+                {"score": [float(p) for p in row], "predicted_label": int(k)}
+                for row, k in zip(scores.tolist(), labels.tolist(), strict=True)
+            ]
             return Prediction(records, scores)
         scores = scores.reshape(-1)
         return Prediction([{"score": float(s)} for s in scores.tolist()], scores)
@@ -427,8 +642,10 @@ def _check_labels(y: np.ndarray, hps: dict[str, Any], channel: str) -> None:
     elif objective == "reg:gamma" and np.any(y <= 0):
         problem = "labels must be > 0"
     if problem:
-        raise InvalidRequest(f"channel {channel!r}, objective {objective}: {problem}",
-                             {"channel": channel, "objective": objective})
+        raise InvalidRequest(
+            f"channel {channel!r}, objective {objective}: {problem}",
+            {"channel": channel, "objective": objective},
+        )
 
 
 class _RoundReporter(xgb.callback.TrainingCallback):

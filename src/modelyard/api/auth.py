@@ -13,8 +13,10 @@ def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("missing API token: send 'Authorization: Bearer <token>' (the admin "
-                           "token is in the server's home, file 'token')")
+        raise Unauthorized(
+            "missing API token: send 'Authorization: Bearer <token>' (the admin "
+            "token is in the server's home, file 'token')"
+        )
     return token.strip()
 
 

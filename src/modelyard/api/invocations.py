@@ -36,8 +36,9 @@ def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
 
 
 class InvocationsProxy:
-    def __init__(self, app: ASGIApp, routes: RoutingTable, admin_token: str,
-                 known: Callable[[str], bool]) -> None:
+    def __init__(
+        self, app: ASGIApp, routes: RoutingTable, admin_token: str, known: Callable[[str], bool]
+    ) -> None:
         self.app = app
         self.routes = routes
         self.token = f"Bearer {admin_token}".encode()
@@ -50,26 +51,30 @@ class InvocationsProxy:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=60,
-                                             ttl_dns_cache=None)
+            connector = aiohttp.TCPConnector(
+                limit=0, limit_per_host=256, keepalive_timeout=60, ttl_dns_cache=None
+            )
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
+                connector=connector,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
+            )
         return self._session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if (scope["type"] != "http" or not path.startswith(PREFIX)
-                or not path.endswith(SUFFIX)):
+        if scope["type"] != "http" or not path.startswith(PREFIX) or not path.endswith(SUFFIX):
             await self.app(scope, receive, send)
             return
-        name = path[len(PREFIX):-len(SUFFIX)]
+        name = path[len(PREFIX) : -len(SUFFIX)]
         status, headers, body = await self._invoke(scope, receive, name)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _invoke(self, scope: Scope, receive: Receive,
-                      name: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def _invoke(
+        self, scope: Scope, receive: Receive, name: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         content_type = b"text/csv"
         accept = b""
         authorization = b""
@@ -83,14 +88,18 @@ class InvocationsProxy:
         if scope["method"] != "POST":
             return self._json(*_error(405, "MethodNotAllowed", "invocations take POST"))
         if not authorization:
-            return self._json(*_error(401, "Unauthorized", "missing API token: send "
-                                      "'Authorization: Bearer <token>'"))
+            return self._json(
+                *_error(
+                    401, "Unauthorized", "missing API token: send 'Authorization: Bearer <token>'"
+                )
+            )
         if not auth.tokens_equal(authorization.decode("latin-1"), self.token.decode()):
             return self._json(*_error(401, "Unauthorized", "invalid API token"))
         body = await self._read_body(receive)
         if body is None:
-            return self._json(*_error(413, "PayloadTooLarge",
-                                      f"request body over {MAX_BODY} bytes"))
+            return self._json(
+                *_error(413, "PayloadTooLarge", f"request body over {MAX_BODY} bytes")
+            )
         headers = {"Content-Type": content_type.decode("latin-1")}
         if accept:
             headers["Accept"] = accept.decode("latin-1")
@@ -108,16 +117,20 @@ class InvocationsProxy:
                 break
             tried += 1
             try:
-                async with self._client().post(f"{base}/invocations", data=body,
-                                               headers=headers) as response:
+                async with self._client().post(
+                    f"{base}/invocations", data=body, headers=headers
+                ) as response:
                     payload = await response.read()
                     out_type = response.headers.get("Content-Type", "application/octet-stream")
                     return response.status, [(b"content-type", out_type.encode("latin-1"))], payload
             except aiohttp.ClientConnectionError:
                 continue  # that instance just went away; the next one may answer
         if self.known(name) or self.routes.knows(name):
-            return self._json(*_error(503, "ServiceUnavailable",
-                                      f"endpoint {name!r} has no instance in service yet"))
+            return self._json(
+                *_error(
+                    503, "ServiceUnavailable", f"endpoint {name!r} has no instance in service yet"
+                )
+            )
         return self._json(*_error(404, "NotFound", f"endpoint {name!r} does not exist"))
 
     @staticmethod

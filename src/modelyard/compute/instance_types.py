@@ -7,8 +7,17 @@ from modelyard.errors import InvalidRequest
 # "local" is SageMaker local mode: the whole machine. ml.* names map to their vCPU count so
 # SageMaker code runs unchanged; a request larger than the machine is capped at the machine.
 _ML_SIZES = {
-    "large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "9xlarge": 36,
-    "12xlarge": 48, "16xlarge": 64, "18xlarge": 72, "24xlarge": 96, "medium": 1,
+    "large": 2,
+    "xlarge": 4,
+    "2xlarge": 8,
+    "4xlarge": 16,
+    "8xlarge": 32,
+    "9xlarge": 36,
+    "12xlarge": 48,
+    "16xlarge": 64,
+    "18xlarge": 72,
+    "24xlarge": 96,
+    "medium": 1,
 }
 
 

@@ -46,7 +46,11 @@ def is_alive(pid: int, started_at: float | None) -> bool:
 
 
 def spawn(
-    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path,
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
     on_exit: Callable[[], None] | None = None,
 ) -> ProcessRef:
     """Start argv in a new session (its own process group) with stdout+stderr to log_path.
@@ -57,14 +61,21 @@ def spawn(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab", buffering=0) as log:
         popen = subprocess.Popen(
-            list(argv), cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
         )
     try:
         started_at = psutil.Process(popen.pid).create_time()
     except psutil.NoSuchProcess:
         started_at = 0.0
     if on_exit is not None:
+
         def wait() -> None:
             popen.wait()
             on_exit()

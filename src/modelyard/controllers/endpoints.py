@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from modelyard.compute import processes
 from modelyard.controllers.jobs import log_tail
+from modelyard.controllers.loop import ControlLoop
 from modelyard.controllers.routing import RoutingTable
 from modelyard.settings import Settings
 from modelyard.store import Database
@@ -30,7 +30,6 @@ from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance, M
 
 logger = logging.getLogger("modelyard.endpoints")
 
-TICK_SECONDS = 0.25
 START_TIMEOUT_SECONDS = 180.0
 MAX_START_FAILURES = 3
 LOG_FILE = "server.log"
@@ -42,9 +41,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class EndpointController:
-    def __init__(self, db: Database, settings: Settings, storage_url: str,
-                 routes: RoutingTable) -> None:
+class EndpointController(ControlLoop):
+    name = "endpoint-controller"
+    interval = 0.25
+
+    def __init__(
+        self, db: Database, settings: Settings, storage_url: str, routes: RoutingTable
+    ) -> None:
+        super().__init__()
         self.db = db
         self.settings = settings
         self.storage_url = storage_url
@@ -52,41 +56,22 @@ class EndpointController:
         self.dir = settings.resolved_home / "endpoints"
         self._launched_at: dict[int, float] = {}
         self._http = httpx.Client(timeout=1.0)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="endpoint-controller",
-                                        daemon=True)
-        self._thread.start()
+        self.start_loop()
 
     def stop(self, stop_instances: bool = True) -> None:
         """Stop reconciling; on a graceful shutdown also stop the model servers (they come
         back at the next start, since the database still says the endpoint is InService)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self.stop_loop()
         if stop_instances:
             with self.db.session() as session:
-                for instance in session.scalars(select(EndpointInstance)
-                                                .where(EndpointInstance.pid.is_not(None))):
+                for instance in session.scalars(
+                    select(EndpointInstance).where(EndpointInstance.pid.is_not(None))
+                ):
                     self._kill(instance)
                     instance.status = "Pending"
         self._http.close()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # noqa: BLE001 - the controller must outlive one bad tick
-                logger.exception("endpoint controller tick failed")
-            self._wake.wait(TICK_SECONDS)
-            self._wake.clear()
 
     # -- one reconciliation pass -----------------------------------------------------------
     def tick(self) -> None:
@@ -112,13 +97,15 @@ class EndpointController:
     def _reconcile(self, session: Session, endpoint: Endpoint) -> list[str]:
         ready: list[str] = []
         for instance in endpoint.instances:
-            alive = instance.pid is not None and processes.is_alive(instance.pid,
-                                                                      instance.pid_started_at)
+            alive = instance.pid is not None and processes.is_alive(
+                instance.pid, instance.pid_started_at
+            )
             if instance.pid is not None and not alive:
                 instance.last_error = log_tail(Path(instance.work_dir or ".") / LOG_FILE)
                 if instance.status == "InService":
-                    logger.warning("instance %s/%s crashed; restarting", endpoint.name,
-                                   instance.index)
+                    logger.warning(
+                        "instance %s/%s crashed; restarting", endpoint.name, instance.index
+                    )
                     instance.restarts += 1
                 else:
                     instance.restarts += 1
@@ -134,12 +121,14 @@ class EndpointController:
                 if self._ping(instance.port):
                     instance.status = "InService"
                     self._launched_at.pop(instance.id, None)
-                elif (time.monotonic() - self._launched_at.setdefault(instance.id,
-                                                                       time.monotonic())
-                      > START_TIMEOUT_SECONDS):
+                elif (
+                    time.monotonic() - self._launched_at.setdefault(instance.id, time.monotonic())
+                    > START_TIMEOUT_SECONDS
+                ):
                     self._kill(instance)
-                    instance.last_error = (f"the model server did not answer /ping within "
-                                           f"{START_TIMEOUT_SECONDS:.0f}s")
+                    instance.last_error = (
+                        f"the model server did not answer /ping within {START_TIMEOUT_SECONDS:.0f}s"
+                    )
             if instance.status == "InService":
                 ready.append(f"http://127.0.0.1:{instance.port}")
         if endpoint.status == "Creating" and len(ready) == len(endpoint.instances):
@@ -152,7 +141,8 @@ class EndpointController:
         endpoint.status = "Failed"
         endpoint.failure_reason = (
             f"instance {instance.index} of variant {instance.variant_name} failed to start "
-            f"{instance.restarts} times; last log lines:\n{instance.last_error or '(none)'}")
+            f"{instance.restarts} times; last log lines:\n{instance.last_error or '(none)'}"
+        )
         for other in endpoint.instances:
             self._kill(other)
             other.status = "Failed"
@@ -167,41 +157,66 @@ class EndpointController:
             return False
 
     def _launch(self, session: Session, endpoint: Endpoint, instance: EndpointInstance) -> None:
-        config = session.scalar(select(EndpointConfig)
-                                .where(EndpointConfig.name == endpoint.endpoint_config_name))
-        variant = next((v for v in (config.production_variants if config else [])
-                        if v["variant_name"] == instance.variant_name), None)
-        model = variant and session.scalar(select(Model)
-                                           .where(Model.name == variant["model_name"]))
+        config = session.scalar(
+            select(EndpointConfig).where(EndpointConfig.name == endpoint.endpoint_config_name)
+        )
+        variant = next(
+            (
+                v
+                for v in (config.production_variants if config else [])
+                if v["variant_name"] == instance.variant_name
+            ),
+            None,
+        )
+        model = variant and session.scalar(select(Model).where(Model.name == variant["model_name"]))
         if model is None:
             endpoint.status = "Failed"
-            endpoint.failure_reason = ("the endpoint config or model it names no longer exists")
+            endpoint.failure_reason = "the endpoint config or model it names no longer exists"
             return
         work_dir = self.dir / endpoint.name / f"{instance.variant_name}-{instance.index}"
         if work_dir.exists():
             shutil.rmtree(work_dir, ignore_errors=True)
         work_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        argv = [sys.executable, "-m", "modelyard.runtime.serving",
-                "--model-data", model.model_data, "--algorithm", model.algorithm or "",
-                "--host", "127.0.0.1", "--port", str(port), "--work-dir", str(work_dir),
-                "--storage-url", self.storage_url]
+        argv = [
+            sys.executable,
+            "-m",
+            "modelyard.runtime.serving",
+            "--model-data",
+            model.model_data,
+            "--algorithm",
+            model.algorithm or "",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--work-dir",
+            str(work_dir),
+            "--storage-url",
+            self.storage_url,
+        ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
         # One request at a time per instance: library thread pools only fight the HTTP loop
         # (and other instances) for cores; scale with instances instead. A model may override.
         env["OMP_NUM_THREADS"] = "1"
         env.update(model.environment)
         env["PYTHONUNBUFFERED"] = "1"
-        ref = processes.spawn(argv, cwd=work_dir, env=env, log_path=work_dir / LOG_FILE,
-                             on_exit=self.wake)
+        ref = processes.spawn(
+            argv, cwd=work_dir, env=env, log_path=work_dir / LOG_FILE, on_exit=self.wake
+        )
         instance.pid = ref.pid
         instance.pid_started_at = ref.started_at
         instance.port = port
         instance.work_dir = str(work_dir)
         instance.status = "Starting"
         self._launched_at[instance.id] = time.monotonic()
-        logger.info("started instance %s/%s on port %s (pid %s)", endpoint.name,
-                    instance.index, port, ref.pid)
+        logger.info(
+            "started instance %s/%s on port %s (pid %s)",
+            endpoint.name,
+            instance.index,
+            port,
+            ref.pid,
+        )
 
     def _kill(self, instance: EndpointInstance) -> None:
         if instance.pid is None:
@@ -210,8 +225,7 @@ class EndpointController:
         if processes.is_alive(pid, instance.pid_started_at):
             processes.terminate(pid)
             deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and processes.is_alive(pid,
-                                                                      instance.pid_started_at):
+            while time.monotonic() < deadline and processes.is_alive(pid, instance.pid_started_at):
                 time.sleep(0.05)
             if processes.is_alive(pid, instance.pid_started_at):
                 processes.kill(pid)

@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from modelyard.compute import processes
 from modelyard.compute.processes import ProcessRef
+from modelyard.controllers.loop import ControlLoop
 from modelyard.runtime.layout import JobLayout, write_json
 from modelyard.services import auth
 from modelyard.services.training_jobs import close_transitions, transition
@@ -30,7 +30,6 @@ from modelyard.store.models import MetricPoint, TrainingJob, utcnow
 
 logger = logging.getLogger("modelyard.jobs")
 
-TICK_SECONDS = 0.5
 LOG_TAIL_LINES = 10
 
 
@@ -38,11 +37,13 @@ def job_environment(settings: Settings, job: TrainingJob, token: str) -> dict[st
     """The job's environment: the machine's, minus every modelyard secret, plus the job's own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
     env.update(job.environment)
-    env.update({
-        "PYTHONUNBUFFERED": "1",
-        "TRAINING_JOB_NAME": job.name,
-        "MODELYARD_JOB_TOKEN": token,
-    })
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "TRAINING_JOB_NAME": job.name,
+            "MODELYARD_JOB_TOKEN": token,
+        }
+    )
     return env
 
 
@@ -57,8 +58,12 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-class JobController:
+class JobController(ControlLoop):
+    name = "job-controller"
+    interval = 0.5
+
     def __init__(self, db: Database, settings: Settings, control_url: str, storage_url: str):
+        super().__init__()
         self.db = db
         self.settings = settings
         self.control_url = control_url
@@ -66,41 +71,24 @@ class JobController:
         self.jobs_dir = settings.resolved_home / "jobs"
         self._procs: dict[str, ProcessRef] = {}
         self._terminated_at: dict[str, float] = {}
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         self.reattach()
-        self._thread = threading.Thread(target=self._loop, name="job-controller", daemon=True)
-        self._thread.start()
+        self.start_loop()
 
     def stop(self) -> None:
         """Stop the controller only: job processes keep running and are re-attached later."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # noqa: BLE001 - the controller must outlive one bad tick
-                logger.exception("job controller tick failed")
-            self._wake.wait(TICK_SECONDS)
-            self._wake.clear()
+        self.stop_loop()
 
     # -- re-attach after a restart ---------------------------------------------------------
     def reattach(self) -> None:
         with self.db.session() as session:
             jobs = session.scalars(
-                select(TrainingJob).where(TrainingJob.status.in_(("InProgress", "Stopping")),
-                                          TrainingJob.pid.is_not(None))
+                select(TrainingJob)
+                .where(
+                    TrainingJob.status.in_(("InProgress", "Stopping")), TrainingJob.pid.is_not(None)
+                )
                 .options(selectinload(TrainingJob.transitions))
             ).all()
             for job in jobs:
@@ -115,8 +103,10 @@ class JobController:
     def tick(self) -> None:
         with self.db.session() as session:
             active = session.scalars(
-                select(TrainingJob).where(TrainingJob.status.in_(("InProgress", "Stopping")))
-                .options(selectinload(TrainingJob.transitions)).order_by(TrainingJob.id)
+                select(TrainingJob)
+                .where(TrainingJob.status.in_(("InProgress", "Stopping")))
+                .options(selectinload(TrainingJob.transitions))
+                .order_by(TrainingJob.id)
             ).all()
             used = 0
             for job in active:
@@ -142,16 +132,22 @@ class JobController:
         ref = self._procs.get(job.name) or ProcessRef(job.pid or 0, job.pid_started_at or 0.0)
         self._procs[job.name] = ref
         if not ref.is_alive():
-            self._finish(session, job, exit_code=ref.exit_code(), interrupted=ref.popen is None
-                         and not JobLayout(Path(job.work_dir or ".")).result_file.exists())
+            self._finish(
+                session,
+                job,
+                exit_code=ref.exit_code(),
+                interrupted=ref.popen is None
+                and not JobLayout(Path(job.work_dir or ".")).result_file.exists(),
+            )
             return False
         started = job.pid_started_at or time.time()
         if job.status == "InProgress" and time.time() - started > job.max_runtime_seconds:
             job.status = "Stopping"
             job.stop_requested_at = utcnow()
             job.stop_reason = "MaxRuntimeExceeded"
-            transition(job, "Stopping",
-                       f"Stopping: the job ran past its {job.max_runtime_seconds}s limit")
+            transition(
+                job, "Stopping", f"Stopping: the job ran past its {job.max_runtime_seconds}s limit"
+            )
         if job.status == "Stopping":
             sent = self._terminated_at.get(job.name)
             if sent is None:
@@ -168,24 +164,31 @@ class JobController:
         layout = JobLayout(work_dir)
         layout.create()
         token = auth.new_token()
-        write_json(layout.spec_file, {
-            "name": job.name,
-            "algorithm": job.algorithm,
-            "hyperparameters": job.hyperparameters,
-            "channels": job.input_data_config,
-            "output_path": job.output_path,
-            "control_url": self.control_url,
-            "storage_url": self.storage_url,
-            "num_cpus": job.cpus,
-            "instance_type": job.instance_type,
-            "hosts": ["algo-1"],
-            "current_host": "algo-1",
-        })
+        write_json(
+            layout.spec_file,
+            {
+                "name": job.name,
+                "algorithm": job.algorithm,
+                "hyperparameters": job.hyperparameters,
+                "channels": job.input_data_config,
+                "output_path": job.output_path,
+                "control_url": self.control_url,
+                "storage_url": self.storage_url,
+                "num_cpus": job.cpus,
+                "instance_type": job.instance_type,
+                "hosts": ["algo-1"],
+                "current_host": "algo-1",
+            },
+        )
         transition(job, "Starting", "Launching the training process")
         argv = [sys.executable, "-m", "modelyard.runtime.training", str(work_dir)]
-        ref = processes.spawn(argv, cwd=work_dir,
-                              env=job_environment(self.settings, job, token),
-                              log_path=layout.log_file, on_exit=self.wake)
+        ref = processes.spawn(
+            argv,
+            cwd=work_dir,
+            env=job_environment(self.settings, job, token),
+            log_path=layout.log_file,
+            on_exit=self.wake,
+        )
         self._procs[job.name] = ref
         job.work_dir = str(work_dir)
         job.pid = ref.pid
@@ -193,8 +196,9 @@ class JobController:
         job.token_hash = auth.hash_token(token)
         logger.info("launched training job %s (pid %s, %s CPU)", job.name, ref.pid, job.cpus)
 
-    def _finish(self, session: Session, job: TrainingJob, exit_code: int | None,
-                interrupted: bool) -> None:
+    def _finish(
+        self, session: Session, job: TrainingJob, exit_code: int | None, interrupted: bool
+    ) -> None:
         self._procs.pop(job.name, None)
         self._terminated_at.pop(job.name, None)
         layout = JobLayout(Path(job.work_dir)) if job.work_dir else None
@@ -208,8 +212,10 @@ class JobController:
             job.status = "Stopped"
             reason = job.stop_reason or "Stopped"
             if reason == "MaxRuntimeExceeded":
-                job.failure_reason = (f"MaxRuntimeExceeded: the job ran past its "
-                                      f"{job.max_runtime_seconds}s limit and was stopped")
+                job.failure_reason = (
+                    f"MaxRuntimeExceeded: the job ran past its "
+                    f"{job.max_runtime_seconds}s limit and was stopped"
+                )
             close_transitions(job, reason, "Training job stopped")
         elif result and result.get("status") == "Failed":
             job.status = "Failed"
@@ -219,17 +225,25 @@ class JobController:
             job.status = "Failed"
             tail = log_tail(layout.log_file) if layout else ""
             if interrupted:
-                job.failure_reason = ("InternalServerError: the job was interrupted: its process "
-                                      "ended while the control plane was down and left no result")
+                job.failure_reason = (
+                    "InternalServerError: the job was interrupted: its process "
+                    "ended while the control plane was down and left no result"
+                )
             else:
-                job.failure_reason = (f"AlgorithmError: the training process exited with code "
-                                      f"{exit_code}" + (f"; last log lines:\n{tail}" if tail else ""))
+                job.failure_reason = (
+                    f"AlgorithmError: the training process exited with code "
+                    f"{exit_code}" + (f"; last log lines:\n{tail}" if tail else "")
+                )
             close_transitions(job, "Failed", "Training job failed")
         job.ended_at = utcnow()
         job.final_metrics = self._final_metrics(session, job)
 
     def _final_metrics(self, session: Session, job: TrainingJob) -> dict[str, dict[str, object]]:
-        last = (select(MetricPoint.name, func.max(MetricPoint.id).label("id"))
-                .where(MetricPoint.job_id == job.id).group_by(MetricPoint.name).subquery())
+        last = (
+            select(MetricPoint.name, func.max(MetricPoint.id).label("id"))
+            .where(MetricPoint.job_id == job.id)
+            .group_by(MetricPoint.name)
+            .subquery()
+        )
         points = session.scalars(select(MetricPoint).join(last, MetricPoint.id == last.c.id))
         return {p.name: {"value": p.value, "timestamp": p.timestamp.isoformat()} for p in points}

@@ -16,8 +16,9 @@ class RoutingTable:
         self._known: frozenset[str] = frozenset()
         self._warming: frozenset[str] = frozenset()
 
-    def replace(self, ready: dict[str, list[str]], known: set[str],
-                warming: set[str] | None = None) -> None:
+    def replace(
+        self, ready: dict[str, list[str]], known: set[str], warming: set[str] | None = None
+    ) -> None:
         current = self._routes
         routes = {}
         for name, urls in ready.items():

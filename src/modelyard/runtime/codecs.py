@@ -283,13 +283,14 @@ def _instance(item: Any, number: int) -> Any:
         if isinstance(features, dict) and "values" in features:
             return _dense(features, number)
         if not isinstance(features, list):
-            raise InvalidRequest(f'row {number}: "features" must be a list of numbers',
-                                 {"row": number})
+            raise InvalidRequest(
+                f'row {number}: "features" must be a list of numbers', {"row": number}
+            )
         return features
     if isinstance(item, (int, float)) and not isinstance(item, bool):
         return [item]
     raise InvalidRequest(
-        f"row {number} must be a list of numbers or {{\"features\": [...]}}, got {_shown(item)}",
+        f'row {number} must be a list of numbers or {{"features": [...]}}, got {_shown(item)}',
         {"row": number},
     )
 
@@ -325,8 +326,9 @@ def _rows_to_array(rows: list[Any]) -> np.ndarray:
     width = -1
     for number, row in enumerate(rows, 1):
         if not isinstance(row, list):
-            raise InvalidRequest(f"row {number} must be a list of numbers, got {_shown(row)}",
-                                 {"row": number})
+            raise InvalidRequest(
+                f"row {number} must be a list of numbers, got {_shown(row)}", {"row": number}
+            )
         for column, value in enumerate(row, 1):
             if value is None:
                 continue  # a missing value, NaN

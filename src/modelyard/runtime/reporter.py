@@ -37,17 +37,29 @@ class Reporter:
         value = float(value)
         if not math.isfinite(value):
             # JSON has no NaN or infinity; a diverged metric is logged, never fatal to the job.
-            print(f"[modelyard] metric {name} is {value} at step {step}; not recorded",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[modelyard] metric {name} is {value} at step {step}; not recorded",
+                file=sys.stderr,
+                flush=True,
+            )
             return
-        point = {"name": name, "value": float(value), "step": step,
-                 "timestamp": datetime.now(UTC).isoformat()}
+        point = {
+            "name": name,
+            "value": float(value),
+            "step": step,
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
         with self._lock:
             self._buffer.append(point)
 
     def status(self, secondary_status: str, message: str = "") -> None:
-        self._send({"secondary_status": secondary_status, "status_message": message,
-                    "metrics": self._take()})
+        self._send(
+            {
+                "secondary_status": secondary_status,
+                "status_message": message,
+                "metrics": self._take(),
+            }
+        )
 
     def flush(self) -> None:
         points = self._take()
@@ -78,14 +90,20 @@ class Reporter:
                     response = self._client.post(self._path, json=body)
                     if response.status_code < 500:
                         if response.status_code >= 400:
-                            print(f"[modelyard] report rejected: {response.text}",
-                                  file=sys.stderr, flush=True)
+                            print(
+                                f"[modelyard] report rejected: {response.text}",
+                                file=sys.stderr,
+                                flush=True,
+                            )
                         return
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
-                    print("[modelyard] could not reach the control plane; a report was dropped",
-                          file=sys.stderr, flush=True)
+                    print(
+                        "[modelyard] could not reach the control plane; a report was dropped",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)

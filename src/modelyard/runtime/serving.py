@@ -45,11 +45,20 @@ DEFAULT_MAX_BODY_MB = 100.0
 """SageMaker caps real-time payloads at 6 MB; a local server can afford more."""
 INLINE_BYTES = 64 * 1024
 """Bodies smaller than this are handled on the event loop; bigger ones on a worker thread."""
-EXECUTION_PARAMETERS = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD",
-                        "MaxPayloadInMB": 6}
+EXECUTION_PARAMETERS = {
+    "MaxConcurrentTransforms": 1,
+    "BatchStrategy": "MULTI_RECORD",
+    "MaxPayloadInMB": 6,
+}
 
-ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
-                    Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
+ASGIApp = Callable[
+    [
+        dict[str, Any],
+        Callable[[], Awaitable[dict[str, Any]]],
+        Callable[[dict[str, Any]], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
 
 
 class PayloadTooLarge(ModelyardError):
@@ -105,7 +114,9 @@ def fetch_model(model_data: str, work_dir: Path, storage_url: str | None = None)
         archive = work_dir / "model.tar.gz"
         open_store(storage_url).download_file(bucket, key, archive)
     else:
-        path = Path(model_data[len("file://"):] if model_data.startswith("file://") else model_data)
+        path = Path(
+            model_data[len("file://") :] if model_data.startswith("file://") else model_data
+        )
         if path.is_dir():
             return path
         if not path.is_file():
@@ -151,8 +162,11 @@ def create_app(algorithm: Any, model: Any, *, max_body_bytes: int | None = None)
 
     type_headers: dict[str, bytes] = {t: t.encode() for t in codecs.ACCEPT_TYPES}
     json_type = b"application/json"
-    ping_start = {"type": "http.response.start", "status": 200,
-                  "headers": [(b"content-length", b"0")]}
+    ping_start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-length", b"0")],
+    }
     empty_body = {"type": "http.response.body", "body": b""}
     params_body = json.dumps(EXECUTION_PARAMETERS).encode()
 
@@ -170,9 +184,16 @@ def create_app(algorithm: Any, model: Any, *, max_body_bytes: int | None = None)
         return out, type_headers[out_type]
 
     async def respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", content_type),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def fail(send: Any, exc: ModelyardError) -> None:
@@ -254,10 +275,13 @@ def create_app(algorithm: Any, model: Any, *, max_body_bytes: int | None = None)
         elif path == "/execution-parameters" and method == "GET":
             await respond(send, 200, params_body, json_type)
         else:
-            await fail(send, NotFound(
-                f"no route {method} {path}; routes: GET /ping, POST /invocations, "
-                "GET /execution-parameters"
-            ))
+            await fail(
+                send,
+                NotFound(
+                    f"no route {method} {path}; routes: GET /ping, POST /invocations, "
+                    "GET /execution-parameters"
+                ),
+            )
 
     return app
 
@@ -294,17 +318,31 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m modelyard.runtime.serving",
         description="Serve one model over SageMaker's inference contract.",
     )
-    parser.add_argument("--model-data", required=True,
-                        help="s3://bucket/key/model.tar.gz, a local model.tar.gz or a directory")
+    parser.add_argument(
+        "--model-data",
+        required=True,
+        help="s3://bucket/key/model.tar.gz, a local model.tar.gz or a directory",
+    )
     parser.add_argument("--algorithm", required=True, help="registered algorithm name")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 = any free port")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="where the model is downloaded and extracted (default: a temp dir)")
-    parser.add_argument("--storage-url", default=None,
-                        help="object store for s3:// model data (default: the configured one)")
-    parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_MB,
-                        help="reject request bodies bigger than this with 413")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="where the model is downloaded and extracted (default: a temp dir)",
+    )
+    parser.add_argument(
+        "--storage-url",
+        default=None,
+        help="object store for s3:// model data (default: the configured one)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=DEFAULT_MAX_BODY_MB,
+        help="reject request bodies bigger than this with 413",
+    )
     return parser.parse_args(argv)
 
 
@@ -352,8 +390,10 @@ def main(argv: list[str] | None = None) -> int:
             await asyncio.sleep(0.005)
         if server.started:
             port = server.servers[0].sockets[0].getsockname()[1]
-            print(f"model server listening on http://{args.host}:{port} "
-                  f"(algorithm {args.algorithm})", flush=True)
+            print(
+                f"model server listening on http://{args.host}:{port} (algorithm {args.algorithm})",
+                flush=True,
+            )
         await task
 
     _tune_gc()

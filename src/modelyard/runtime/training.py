@@ -29,21 +29,39 @@ def log(message: str) -> None:
 
 def write_configs(layout: JobLayout, spec: dict[str, Any]) -> None:
     """input/config/*.json exactly as SageMaker writes them (hyperparameters all strings)."""
-    write_json(layout.config_dir / "hyperparameters.json",
-               {k: str(v) for k, v in spec["hyperparameters"].items()})
-    write_json(layout.config_dir / "inputdataconfig.json", {
-        c["channel"]: {"ContentType": c["content_type"], "TrainingInputMode": "File",
-                       "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
-        for c in spec["channels"]
-    })
-    write_json(layout.config_dir / "resourceconfig.json", {
-        "current_host": spec["current_host"], "hosts": spec["hosts"],
-        "network_interface_name": "lo",
-        "current_instance_type": spec["instance_type"],
-        "current_group_name": "homogeneousCluster",
-        "instance_groups": [{"instance_group_name": "homogeneousCluster",
-                             "instance_type": spec["instance_type"], "hosts": spec["hosts"]}],
-    })
+    write_json(
+        layout.config_dir / "hyperparameters.json",
+        {k: str(v) for k, v in spec["hyperparameters"].items()},
+    )
+    write_json(
+        layout.config_dir / "inputdataconfig.json",
+        {
+            c["channel"]: {
+                "ContentType": c["content_type"],
+                "TrainingInputMode": "File",
+                "S3DistributionType": "FullyReplicated",
+                "RecordWrapperType": "None",
+            }
+            for c in spec["channels"]
+        },
+    )
+    write_json(
+        layout.config_dir / "resourceconfig.json",
+        {
+            "current_host": spec["current_host"],
+            "hosts": spec["hosts"],
+            "network_interface_name": "lo",
+            "current_instance_type": spec["instance_type"],
+            "current_group_name": "homogeneousCluster",
+            "instance_groups": [
+                {
+                    "instance_group_name": "homogeneousCluster",
+                    "instance_type": spec["instance_type"],
+                    "hosts": spec["hosts"],
+                }
+            ],
+        },
+    )
 
 
 def fetch_channels(layout: JobLayout, spec: dict[str, Any]) -> dict[str, Path]:
@@ -56,9 +74,12 @@ def fetch_channels(layout: JobLayout, spec: dict[str, Any]) -> dict[str, Path]:
         dest.mkdir(parents=True, exist_ok=True)
         uri = channel["uri"]
         if uri.startswith("file://"):
-            source = Path(uri[len("file://"):])
-            files = [source] if source.is_file() else sorted(
-                p for p in source.rglob("*") if p.is_file())
+            source = Path(uri[len("file://") :])
+            files = (
+                [source]
+                if source.is_file()
+                else sorted(p for p in source.rglob("*") if p.is_file())
+            )
             for path in files:
                 target = dest / (path.name if source.is_file() else path.relative_to(source))
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,8 +101,9 @@ def pack_and_upload(layout: JobLayout, spec: dict[str, Any]) -> str:
             tar.add(path, arcname=str(path.relative_to(layout.model_dir)), recursive=False)
     model_uri = f"{spec['output_path'].rstrip('/')}/{spec['name']}/output/model.tar.gz"
     bucket, key = parse_s3_uri(model_uri)
-    open_store(spec["storage_url"]).upload_file(archive, bucket, key,
-                                                content_type="application/x-gzip")
+    open_store(spec["storage_url"]).upload_file(
+        archive, bucket, key, content_type="application/x-gzip"
+    )
     log(f"model artifact: {model_uri} ({archive.stat().st_size} bytes)")
     return model_uri
 
@@ -112,8 +134,13 @@ class Preload:
         return self._result
 
 
-def train_builtin(layout: JobLayout, spec: dict[str, Any], channels: dict[str, Path],
-                  reporter: Reporter, preload: Preload) -> None:
+def train_builtin(
+    layout: JobLayout,
+    spec: dict[str, Any],
+    channels: dict[str, Path],
+    reporter: Reporter,
+    preload: Preload,
+) -> None:
     from modelyard.algorithms.base import TrainingContext
 
     algorithm = preload.get()
@@ -141,7 +168,9 @@ def failure_reason(exc: BaseException) -> str:
 def run(work_dir: Path) -> int:
     layout = JobLayout(work_dir)
     spec = json.loads(layout.spec_file.read_text())
-    reporter = Reporter(spec["control_url"], spec["name"], os.environ.get("MODELYARD_JOB_TOKEN", ""))
+    reporter = Reporter(
+        spec["control_url"], spec["name"], os.environ.get("MODELYARD_JOB_TOKEN", "")
+    )
     started = time.monotonic()
     preload = Preload(spec["algorithm"])
     try:
@@ -160,8 +189,11 @@ def run(work_dir: Path) -> int:
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must leave a reason behind
         traceback.print_exc()
-        reason = (layout.failure_file.read_text().strip() if layout.failure_file.exists()
-                  else failure_reason(exc))
+        reason = (
+            layout.failure_file.read_text().strip()
+            if layout.failure_file.exists()
+            else failure_reason(exc)
+        )
         if not layout.failure_file.exists():
             layout.failure_file.parent.mkdir(parents=True, exist_ok=True)
             layout.failure_file.write_text(reason + "\n")

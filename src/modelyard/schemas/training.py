@@ -33,8 +33,13 @@ class CreateTrainingJob(Strict):
     def _as_strings(cls, value: dict[str, Any]) -> dict[str, Any]:
         # SageMaker keeps every hyperparameter as a string; the algorithm parses and checks it.
         return {
-            str(k): (v if isinstance(v, str) else ("true" if v is True else "false")
-                     if isinstance(v, bool) else str(v))
+            str(k): (
+                v
+                if isinstance(v, str)
+                else ("true" if v is True else "false")
+                if isinstance(v, bool)
+                else str(v)
+            )
             for k, v in value.items()
             if v is not None
         }

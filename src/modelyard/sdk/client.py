@@ -20,8 +20,10 @@ def raise_for_error(response: httpx.Response) -> None:
     try:
         body = response.json()["error"]
     except (ValueError, KeyError, TypeError):
-        body = {"code": "HTTPError", "message": f"HTTP {response.status_code}: "
-                f"{response.text[:500]}"}
+        body = {
+            "code": "HTTPError",
+            "message": f"HTTP {response.status_code}: {response.text[:500]}",
+        }
     raise error_from_dict(response.status_code, body)
 
 
@@ -38,8 +40,10 @@ class ApiClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.ConnectError:
-            raise ServerNotRunning(f"no modelyard server answers at {self.url}; start one with "
-                                   "'modelyard server start'") from None
+            raise ServerNotRunning(
+                f"no modelyard server answers at {self.url}; start one with "
+                "'modelyard server start'"
+            ) from None
         raise_for_error(response)
         return response
 
@@ -54,8 +58,9 @@ class ApiClient:
         response = self.request("DELETE", path)
         return response.json() if response.content else None
 
-    def paginate(self, path: str, params: dict[str, Any] | None = None,
-                 key: str = "items") -> Iterator[dict[str, Any]]:
+    def paginate(
+        self, path: str, params: dict[str, Any] | None = None, key: str = "items"
+    ) -> Iterator[dict[str, Any]]:
         params = dict(params or {})
         while True:
             page = self.get(path, params={k: v for k, v in params.items() if v is not None})

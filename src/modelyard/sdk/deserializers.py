@@ -78,8 +78,9 @@ class SimpleBaseDeserializer(BaseDeserializer):
 class StringDeserializer(SimpleBaseDeserializer):
     """The body decoded as text."""
 
-    def __init__(self, encoding: str = "UTF-8", accept: str | tuple[str, ...] = "application/json"
-                 ) -> None:
+    def __init__(
+        self, encoding: str = "UTF-8", accept: str | tuple[str, ...] = "application/json"
+    ) -> None:
         super().__init__(accept=accept)
         self.encoding = encoding
 
@@ -112,8 +113,7 @@ class StreamDeserializer(SimpleBaseDeserializer):
 class CSVDeserializer(SimpleBaseDeserializer):
     """CSV into a list of rows, each a list of str (as SageMaker returns it)."""
 
-    def __init__(self, encoding: str = "utf-8", accept: str | tuple[str, ...] = "text/csv"
-                 ) -> None:
+    def __init__(self, encoding: str = "utf-8", accept: str | tuple[str, ...] = "text/csv") -> None:
         super().__init__(accept=accept)
         self.encoding = encoding
 
@@ -145,8 +145,12 @@ class JSONLinesDeserializer(SimpleBaseDeserializer):
 class NumpyDeserializer(SimpleBaseDeserializer):
     """CSV, JSON or .npy / .npz into a numpy array (never unpickled unless allow_pickle)."""
 
-    def __init__(self, dtype: Any = None, accept: str | tuple[str, ...] = "application/x-npy",
-                 allow_pickle: bool = False) -> None:
+    def __init__(
+        self,
+        dtype: Any = None,
+        accept: str | tuple[str, ...] = "application/x-npy",
+        allow_pickle: bool = False,
+    ) -> None:
         super().__init__(accept=accept)
         self.dtype = dtype
         self.allow_pickle = allow_pickle
@@ -178,8 +182,11 @@ class PandasDeserializer(SimpleBaseDeserializer):
     A JSON {"predictions": [records]} body becomes one row per record.
     """
 
-    def __init__(self, accept: str | tuple[str, ...] = ("text/csv", "application/json"),
-                 header: Any = "infer") -> None:
+    def __init__(
+        self,
+        accept: str | tuple[str, ...] = ("text/csv", "application/json"),
+        header: Any = "infer",
+    ) -> None:
         super().__init__(accept=accept)
         self.header = header
 

@@ -17,29 +17,52 @@ from modelyard.services.names import unique_name
 
 DEFAULT_MAX_RUN = 24 * 60 * 60
 # Arguments that only mean something on AWS: accepted so SageMaker code runs, then ignored.
-AWS_ONLY = ("role", "subnets", "security_group_ids", "volume_size", "volume_kms_key",
-            "output_kms_key", "image_uri", "use_spot_instances", "max_wait", "enable_network_isolation",
-            "encrypt_inter_container_traffic", "disable_profiler", "debugger_hook_config")
+AWS_ONLY = (
+    "role",
+    "subnets",
+    "security_group_ids",
+    "volume_size",
+    "volume_kms_key",
+    "output_kms_key",
+    "image_uri",
+    "use_spot_instances",
+    "max_wait",
+    "enable_network_isolation",
+    "encrypt_inter_container_traffic",
+    "disable_profiler",
+    "debugger_hook_config",
+)
 
 
 class Estimator:
-    def __init__(self, algorithm: str | None = None,
-                 hyperparameters: dict[str, Any] | None = None,
-                 instance_type: str = "local", instance_count: int = 1,
-                 output_path: str | None = None, max_run: int | None = None,
-                 base_job_name: str | None = None,
-                 environment: dict[str, str] | None = None, tags: dict[str, str] | None = None,
-                 sagemaker_session: Session | None = None, *, session: Session | None = None,
-                 **aws_only: Any) -> None:
+    def __init__(
+        self,
+        algorithm: str | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        instance_type: str = "local",
+        instance_count: int = 1,
+        output_path: str | None = None,
+        max_run: int | None = None,
+        base_job_name: str | None = None,
+        environment: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        sagemaker_session: Session | None = None,
+        *,
+        session: Session | None = None,
+        **aws_only: Any,
+    ) -> None:
         unknown = sorted(set(aws_only) - set(AWS_ONLY))
         if unknown:
             raise TypeError(f"Estimator got unexpected argument(s): {', '.join(unknown)}")
         if aws_only:
-            warnings.warn(f"ignored on modelyard (AWS-only): {', '.join(sorted(aws_only))}",
-                          stacklevel=2)
+            warnings.warn(
+                f"ignored on modelyard (AWS-only): {', '.join(sorted(aws_only))}", stacklevel=2
+            )
         if algorithm is None:
-            raise ModelyardError("Estimator needs algorithm=..., e.g. 'xgboost' or "
-                                 "'linear-learner' (see 'modelyard algorithms list')")
+            raise ModelyardError(
+                "Estimator needs algorithm=..., e.g. 'xgboost' or "
+                "'linear-learner' (see 'modelyard algorithms list')"
+            )
         self.algorithm = algorithm
         self._hyperparameters: dict[str, Any] = dict(hyperparameters or {})
         self.instance_type = instance_type
@@ -66,22 +89,30 @@ class Estimator:
         return {k: str(v) for k, v in self._hyperparameters.items()}
 
     # -- training -------------------------------------------------------------------------
-    def fit(self, inputs: str | TrainingInput | dict[str, Any] | None = None, wait: bool = True,
-            logs: bool = True, job_name: str | None = None) -> None:
+    def fit(
+        self,
+        inputs: str | TrainingInput | dict[str, Any] | None = None,
+        wait: bool = True,
+        logs: bool = True,
+        job_name: str | None = None,
+    ) -> None:
         session = self._session()
         name = job_name or unique_name(self.base_job_name or self.algorithm)
-        session.client.post("/api/v1/training-jobs", json={
-            "name": name,
-            "algorithm": self.algorithm,
-            "hyperparameters": self.hyperparameters(),
-            "inputs": channels_from(inputs),
-            "output_path": self.output_path,
-            "instance_type": self.instance_type,
-            "instance_count": self.instance_count,
-            "max_runtime_seconds": self.max_run,
-            "environment": self.environment,
-            "tags": self.tags,
-        })
+        session.client.post(
+            "/api/v1/training-jobs",
+            json={
+                "name": name,
+                "algorithm": self.algorithm,
+                "hyperparameters": self.hyperparameters(),
+                "inputs": channels_from(inputs),
+                "output_path": self.output_path,
+                "instance_type": self.instance_type,
+                "instance_count": self.instance_count,
+                "max_runtime_seconds": self.max_run,
+                "environment": self.environment,
+                "tags": self.tags,
+            },
+        )
         self.latest_training_job = TrainingJob(session, name)
         self._model_data = None
         if wait:
@@ -94,37 +125,64 @@ class Estimator:
                 raise ModelyardError("this estimator has not trained yet: call fit() first")
             artifact = self.latest_training_job.describe().get("model_artifact")
             if not artifact:
-                raise ModelyardError(f"training job {self.latest_training_job.name} has no "
-                                     "model artifact (it has not completed)")
+                raise ModelyardError(
+                    f"training job {self.latest_training_job.name} has no "
+                    "model artifact (it has not completed)"
+                )
             self._model_data = artifact
         return self._model_data
 
     @classmethod
-    def attach(cls, training_job_name: str, sagemaker_session: Session | None = None, *,
-               session: Session | None = None) -> Estimator:
+    def attach(
+        cls,
+        training_job_name: str,
+        sagemaker_session: Session | None = None,
+        *,
+        session: Session | None = None,
+    ) -> Estimator:
         session = session or sagemaker_session or Session()
         description = session.describe_training_job(training_job_name)
         estimator = cls(
-            algorithm=description["algorithm"], hyperparameters=description["hyperparameters"],
+            algorithm=description["algorithm"],
+            hyperparameters=description["hyperparameters"],
             instance_type=description["instance_type"],
             instance_count=description["instance_count"],
             output_path=description["output_path"],
-            max_run=description["max_runtime_seconds"], environment=description["environment"],
-            tags=description["tags"], session=session)
+            max_run=description["max_runtime_seconds"],
+            environment=description["environment"],
+            tags=description["tags"],
+            session=session,
+        )
         estimator.latest_training_job = TrainingJob(session, training_job_name)
         return estimator
 
     # -- deployment -----------------------------------------------------------------------
     def create_model(self, name: str | None = None) -> Model:
         job = self.latest_training_job
-        return Model(self.model_data, algorithm=self.algorithm, name=name,
-                     session=self._session(), training_job_name=job.name if job else None)
+        return Model(
+            self.model_data,
+            algorithm=self.algorithm,
+            name=name,
+            session=self._session(),
+            training_job_name=job.name if job else None,
+        )
 
-    def deploy(self, initial_instance_count: int = 1, instance_type: str = "local",
-               endpoint_name: str | None = None, serializer: BaseSerializer | None = None,
-               deserializer: BaseDeserializer | None = None, wait: bool = True,
-               **aws_only: Any) -> Predictor:
+    def deploy(
+        self,
+        initial_instance_count: int = 1,
+        instance_type: str = "local",
+        endpoint_name: str | None = None,
+        serializer: BaseSerializer | None = None,
+        deserializer: BaseDeserializer | None = None,
+        wait: bool = True,
+        **aws_only: Any,
+    ) -> Predictor:
         return self.create_model().deploy(
-            initial_instance_count=initial_instance_count, instance_type=instance_type,
-            endpoint_name=endpoint_name, serializer=serializer, deserializer=deserializer,
-            wait=wait, **aws_only)
+            initial_instance_count=initial_instance_count,
+            instance_type=instance_type,
+            endpoint_name=endpoint_name,
+            serializer=serializer,
+            deserializer=deserializer,
+            wait=wait,
+            **aws_only,
+        )

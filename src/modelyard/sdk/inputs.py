@@ -14,8 +14,11 @@ class TrainingInput:
     input_mode: str = "File"
 
     def to_channel(self, name: str) -> dict[str, Any]:
-        return {"channel": name, "uri": self.s3_data,
-                "content_type": self.content_type or "text/csv"}
+        return {
+            "channel": name,
+            "uri": self.s3_data,
+            "content_type": self.content_type or "text/csv",
+        }
 
 
 def channels_from(inputs: Any) -> list[dict[str, Any]]:
@@ -25,14 +28,17 @@ def channels_from(inputs: Any) -> list[dict[str, Any]]:
     if isinstance(inputs, (str, TrainingInput)):
         inputs = {"train": inputs}
     if not isinstance(inputs, dict):
-        raise TypeError("inputs must be an s3:// URI, a TrainingInput or a dict of channel "
-                        f"name -> URI or TrainingInput, not {type(inputs).__name__}")
+        raise TypeError(
+            "inputs must be an s3:// URI, a TrainingInput or a dict of channel "
+            f"name -> URI or TrainingInput, not {type(inputs).__name__}"
+        )
     channels = []
     for name, value in inputs.items():
         if isinstance(value, str):
             value = TrainingInput(value)
         if not isinstance(value, TrainingInput):
-            raise TypeError(f"channel {name!r}: expected a URI or TrainingInput, "
-                            f"not {type(value).__name__}")
+            raise TypeError(
+                f"channel {name!r}: expected a URI or TrainingInput, not {type(value).__name__}"
+            )
         channels.append(value.to_channel(name))
     return channels

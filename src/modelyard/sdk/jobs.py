@@ -34,13 +34,15 @@ class TrainingJob:
         self.session.client.post(f"/api/v1/training-jobs/{self.name}/stop")
 
     def logs(self, offset: int = 0) -> tuple[str, int, bool]:
-        chunk = self.session.client.get(f"/api/v1/training-jobs/{self.name}/logs",
-                                        params={"offset": offset})
+        chunk = self.session.client.get(
+            f"/api/v1/training-jobs/{self.name}/logs", params={"offset": offset}
+        )
         return chunk["text"], chunk["next_offset"], chunk["complete"]
 
     def metrics(self) -> list[dict[str, Any]]:
         return self.session.client.get(  # type: ignore[no-any-return]
-            f"/api/v1/training-jobs/{self.name}/metrics")
+            f"/api/v1/training-jobs/{self.name}/metrics"
+        )
 
     def wait(self, logs: bool = True, out: TextIO | None = None) -> dict[str, Any]:
         """Block until the job ends, streaming its log with a live status line.
@@ -61,9 +63,11 @@ class TrainingJob:
                     complete = description["status"] in TERMINAL
                 if description["status"] in TERMINAL and (complete or not logs):
                     break
-                status.update(f"[bold]{self.name}[/]: {description['status']} - "
-                              f"{description['secondary_status']} "
-                              f"({time.monotonic() - started:.0f}s)")
+                status.update(
+                    f"[bold]{self.name}[/]: {description['status']} - "
+                    f"{description['secondary_status']} "
+                    f"({time.monotonic() - started:.0f}s)"
+                )
                 time.sleep(POLL_SECONDS)
                 description = self.describe()
         self._print_summary(console, description)
@@ -72,7 +76,8 @@ class TrainingJob:
             raise UnexpectedStatusException(
                 f"training job {self.name} ended {description['status']}: {reason}",
                 actual_status=description["status"],
-                details={"name": self.name, "failure_reason": description.get("failure_reason")})
+                details={"name": self.name, "failure_reason": description.get("failure_reason")},
+            )
         return description
 
     @staticmethod
@@ -83,8 +88,11 @@ class TrainingJob:
             if t.get("end_time") and t["status"] not in TERMINAL:
                 seconds = _seconds(t["start_time"], t["end_time"])
                 steps.append(f"{t['status']} {seconds:.2f}s")
-        console.print(f"{description['name']}: {description['status']}"
-                      + (f" ({', '.join(steps)})" if steps else ""), highlight=False)
+        console.print(
+            f"{description['name']}: {description['status']}"
+            + (f" ({', '.join(steps)})" if steps else ""),
+            highlight=False,
+        )
 
 
 def _seconds(start: str, end: str) -> float:

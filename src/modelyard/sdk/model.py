@@ -13,10 +13,18 @@ from modelyard.services.names import unique_name
 
 
 class Model:
-    def __init__(self, model_data: str, algorithm: str | None = None, name: str | None = None,
-                 environment: dict[str, str] | None = None,
-                 sagemaker_session: Session | None = None, *, session: Session | None = None,
-                 training_job_name: str | None = None, **_aws_only: Any) -> None:
+    def __init__(
+        self,
+        model_data: str,
+        algorithm: str | None = None,
+        name: str | None = None,
+        environment: dict[str, str] | None = None,
+        sagemaker_session: Session | None = None,
+        *,
+        session: Session | None = None,
+        training_job_name: str | None = None,
+        **_aws_only: Any,
+    ) -> None:
         self.model_data = model_data
         self.algorithm = algorithm
         self.name = name
@@ -36,32 +44,56 @@ class Model:
         base = self.training_job_name or self.algorithm or "model"
         self.name = self.name or unique_name(base)
         try:
-            session.client.post("/api/v1/models", json={
-                "name": self.name, "model_data": self.model_data, "algorithm": self.algorithm,
-                "environment": self.environment, "training_job_name": self.training_job_name})
+            session.client.post(
+                "/api/v1/models",
+                json={
+                    "name": self.name,
+                    "model_data": self.model_data,
+                    "algorithm": self.algorithm,
+                    "environment": self.environment,
+                    "training_job_name": self.training_job_name,
+                },
+            )
         except Conflict:
             existing = session.client.get(f"/api/v1/models/{self.name}")
             if existing["model_data"] != self.model_data:
                 raise
         return self.name
 
-    def deploy(self, initial_instance_count: int = 1, instance_type: str = "local",
-               endpoint_name: str | None = None, serializer: BaseSerializer | None = None,
-               deserializer: BaseDeserializer | None = None, wait: bool = True,
-               **_aws_only: Any) -> Predictor:
+    def deploy(
+        self,
+        initial_instance_count: int = 1,
+        instance_type: str = "local",
+        endpoint_name: str | None = None,
+        serializer: BaseSerializer | None = None,
+        deserializer: BaseDeserializer | None = None,
+        wait: bool = True,
+        **_aws_only: Any,
+    ) -> Predictor:
         """Create the endpoint config and endpoint, wait until InService, return a Predictor."""
         session = self._session()
         model_name = self.create()
         endpoint_name = endpoint_name or unique_name(model_name)
-        session.client.post("/api/v1/endpoint-configs", json={
-            "name": endpoint_name,
-            "production_variants": [{"variant_name": "AllTraffic", "model_name": model_name,
-                                     "initial_instance_count": initial_instance_count,
-                                     "instance_type": instance_type}]})
-        session.client.post("/api/v1/endpoints", json={"name": endpoint_name,
-                                                       "endpoint_config_name": endpoint_name})
+        session.client.post(
+            "/api/v1/endpoint-configs",
+            json={
+                "name": endpoint_name,
+                "production_variants": [
+                    {
+                        "variant_name": "AllTraffic",
+                        "model_name": model_name,
+                        "initial_instance_count": initial_instance_count,
+                        "instance_type": instance_type,
+                    }
+                ],
+            },
+        )
+        session.client.post(
+            "/api/v1/endpoints", json={"name": endpoint_name, "endpoint_config_name": endpoint_name}
+        )
         self.endpoint_name = endpoint_name
         if wait:
             session.wait_for_endpoint(endpoint_name)
-        return Predictor(endpoint_name, session=session, serializer=serializer,
-                         deserializer=deserializer)
+        return Predictor(
+            endpoint_name, session=session, serializer=serializer, deserializer=deserializer
+        )

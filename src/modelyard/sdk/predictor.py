@@ -19,10 +19,15 @@ class Predictor:
     lists, strings) and the answer comes back as JSON ({"predictions": [...]}).
     """
 
-    def __init__(self, endpoint_name: str, sagemaker_session: Session | None = None,
-                 serializer: BaseSerializer | None = None,
-                 deserializer: BaseDeserializer | None = None, *,
-                 session: Session | None = None) -> None:
+    def __init__(
+        self,
+        endpoint_name: str,
+        sagemaker_session: Session | None = None,
+        serializer: BaseSerializer | None = None,
+        deserializer: BaseDeserializer | None = None,
+        *,
+        session: Session | None = None,
+    ) -> None:
         self.endpoint_name = endpoint_name
         self.session = session or sagemaker_session or Session()
         self.serializer = serializer or CSVSerializer()
@@ -54,11 +59,13 @@ class Predictor:
                 headers["Content-Type"] = value
             elif key == "Accept":
                 headers["Accept"] = value
-        response = self._http.post(f"/endpoints/{self.endpoint_name}/invocations",
-                                   content=body, headers=headers)
+        response = self._http.post(
+            f"/endpoints/{self.endpoint_name}/invocations", content=body, headers=headers
+        )
         raise_for_error(response)
-        return self.deserializer.deserialize(response.content,
-                                             response.headers.get("content-type", ""))
+        return self.deserializer.deserialize(
+            response.content, response.headers.get("content-type", "")
+        )
 
     def describe(self) -> dict[str, Any]:
         return self.session.describe_endpoint(self.endpoint_name)
@@ -70,7 +77,8 @@ class Predictor:
             self.session.wait_for_endpoint_deleted(self.endpoint_name)
             try:
                 self.session.client.delete(
-                    f"/api/v1/endpoint-configs/{description['endpoint_config_name']}")
+                    f"/api/v1/endpoint-configs/{description['endpoint_config_name']}"
+                )
             except Exception:  # noqa: BLE001 - a shared config may still be in use elsewhere
                 pass
         self._http.close()
@@ -78,6 +86,7 @@ class Predictor:
     def delete_model(self) -> None:
         description = self.describe()
         config = self.session.client.get(
-            f"/api/v1/endpoint-configs/{description['endpoint_config_name']}")
+            f"/api/v1/endpoint-configs/{description['endpoint_config_name']}"
+        )
         for variant in config["production_variants"]:
             self.session.client.delete(f"/api/v1/models/{variant['model_name']}")

@@ -173,7 +173,8 @@ class CSVSerializer(SimpleBaseSerializer):
 
 def _is_sequence(data: Any) -> bool:
     return isinstance(data, (list, tuple)) or (
-        hasattr(data, "__iter__") and hasattr(data, "__len__")
+        hasattr(data, "__iter__")
+        and hasattr(data, "__len__")
         and not isinstance(data, (str, bytes, dict))
     )
 
@@ -193,8 +194,7 @@ class JSONSerializer(SimpleBaseSerializer):
         if done:
             return body
         if isinstance(data, dict):
-            return json.dumps({k: _to_jsonable(v) for k, v in data.items()},
-                              default=_json_default)
+            return json.dumps({k: _to_jsonable(v) for k, v in data.items()}, default=_json_default)
         return json.dumps(_to_jsonable(data), default=_json_default)
 
 
@@ -216,8 +216,7 @@ class JSONLinesSerializer(SimpleBaseSerializer):
         items = list(data)
         if items and not isinstance(items[0], (list, tuple, dict, np.ndarray)):
             items = [items]  # a flat list of numbers is one row
-        return "\n".join(json.dumps(_to_jsonable(item), default=_json_default)
-                         for item in items)
+        return "\n".join(json.dumps(_to_jsonable(item), default=_json_default) for item in items)
 
 
 class NumpySerializer(SimpleBaseSerializer):

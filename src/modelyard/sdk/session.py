@@ -34,19 +34,30 @@ def _file_chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
 
 
 class Session:
-    def __init__(self, url: str | None = None, token: str | None = None, *,
-                 auto_start: bool = True, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        auto_start: bool = True,
+        settings: Settings | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         explicit = url or self.settings.url
         self.url = (explicit or self.settings.resolved_url).rstrip("/")
         if server.ping(self.url) is None:
             if explicit or not auto_start:
-                raise ServerNotRunning(f"no modelyard server answers at {self.url}; start one "
-                                       "with 'modelyard server start'")
+                raise ServerNotRunning(
+                    f"no modelyard server answers at {self.url}; start one "
+                    "with 'modelyard server start'"
+                )
             self.url = server.start_background(self.settings)
-            print(f"Started a local modelyard server at {self.url} (home "
-                  f"{self.settings.resolved_home}); stop it with 'modelyard server stop'.",
-                  file=sys.stderr, flush=True)
+            print(
+                f"Started a local modelyard server at {self.url} (home "
+                f"{self.settings.resolved_home}); stop it with 'modelyard server stop'.",
+                file=sys.stderr,
+                flush=True,
+            )
         self.token = token or self.settings.token or read_token(self.settings.token_path)
         self.client = ApiClient(self.url, self.token)
         self._default_bucket: str | None = None
@@ -64,19 +75,28 @@ class Session:
     def _object_path(bucket: str, key: str) -> str:
         return f"/api/v1/buckets/{bucket}/objects/{quote(key, safe='/')}"
 
-    def upload_file(self, path: str | Path, bucket: str, key: str,
-                    progress: Progress | None = None) -> str:
+    def upload_file(
+        self, path: str | Path, bucket: str, key: str, progress: Progress | None = None
+    ) -> str:
         path = Path(path)
         if not path.is_file():
             raise ModelyardError(f"{path} is not a file")
-        self.client.request("PUT", self._object_path(bucket, key),
-                            content=_file_chunks(path, progress),
-                            headers={"Content-Length": str(path.stat().st_size)})
+        self.client.request(
+            "PUT",
+            self._object_path(bucket, key),
+            content=_file_chunks(path, progress),
+            headers={"Content-Length": str(path.stat().st_size)},
+        )
         return join_s3_uri(bucket, key)
 
-    def upload_data(self, path: str | Path, bucket: str | None = None,
-                    key_prefix: str = "data", extra_args: dict[str, Any] | None = None,
-                    progress: Progress | None = None) -> str:
+    def upload_data(
+        self,
+        path: str | Path,
+        bucket: str | None = None,
+        key_prefix: str = "data",
+        extra_args: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> str:
         """Upload a file or a directory; returns the s3:// URI of the file or of the prefix."""
         path = Path(path)
         bucket = bucket or self.default_bucket()
@@ -88,8 +108,7 @@ class Session:
             raise ModelyardError(f"{path} does not exist")
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
             relative = file.relative_to(path).as_posix()
-            self.upload_file(file, bucket, f"{prefix}/{relative}" if prefix else relative,
-                             progress)
+            self.upload_file(file, bucket, f"{prefix}/{relative}" if prefix else relative, progress)
         return join_s3_uri(bucket, prefix)
 
     def upload_string_as_file_body(self, body: str | bytes, bucket: str, key: str) -> str:
@@ -98,14 +117,19 @@ class Session:
         return join_s3_uri(bucket, key)
 
     def list_s3_files(self, bucket: str, key_prefix: str = "") -> list[str]:
-        return [o["key"] for o in self.client.paginate(
-            f"/api/v1/buckets/{bucket}/objects", {"prefix": key_prefix}, key="objects")]
+        return [
+            o["key"]
+            for o in self.client.paginate(
+                f"/api/v1/buckets/{bucket}/objects", {"prefix": key_prefix}, key="objects"
+            )
+        ]
 
     def read_s3_file(self, bucket: str, key_prefix: str) -> str:
         return self.client.request("GET", self._object_path(bucket, key_prefix)).text
 
-    def download_file(self, bucket: str, key: str, dest: str | Path,
-                      progress: Progress | None = None) -> Path:
+    def download_file(
+        self, bucket: str, key: str, dest: str | Path, progress: Progress | None = None
+    ) -> Path:
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".partial")
@@ -113,6 +137,7 @@ class Session:
             if response.status_code >= 400:
                 response.read()
                 from modelyard.sdk.client import raise_for_error
+
                 raise_for_error(response)
             with open(partial, "wb") as handle:
                 for chunk in response.iter_bytes(UPLOAD_CHUNK):
@@ -122,9 +147,14 @@ class Session:
         partial.replace(dest)
         return dest
 
-    def download_data(self, path: str | Path, bucket: str, key_prefix: str = "",
-                      extra_args: dict[str, Any] | None = None,
-                      progress: Progress | None = None) -> list[str]:
+    def download_data(
+        self,
+        path: str | Path,
+        bucket: str,
+        key_prefix: str = "",
+        extra_args: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> list[str]:
         """Download every object under the prefix into the directory path; returns the files."""
         path = Path(path)
         keys = self.list_s3_files(bucket, key_prefix)
@@ -133,7 +163,7 @@ class Session:
         files = []
         base = key_prefix.rsplit("/", 1)[0] + "/" if "/" in key_prefix.strip("/") else ""
         for key in keys:
-            relative = key[len(base):] if base and key.startswith(base) else key
+            relative = key[len(base) :] if base and key.startswith(base) else key
             if key == key_prefix:
                 relative = key.rsplit("/", 1)[-1]
             files.append(str(self.download_file(bucket, key, path / relative, progress)))
@@ -146,8 +176,9 @@ class Session:
     def describe_endpoint(self, name: str) -> dict[str, Any]:
         return self.client.get(f"/api/v1/endpoints/{name}")  # type: ignore[no-any-return]
 
-    def wait_for_endpoint(self, name: str, poll: float = 0.2,
-                          timeout: float = 600.0) -> dict[str, Any]:
+    def wait_for_endpoint(
+        self, name: str, poll: float = 0.2, timeout: float = 600.0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             description = self.describe_endpoint(name)

@@ -1,4 +1,4 @@
-"""API tokens: the admin token kept in the home, and per-job tokens that only report on their job."""
+"""API tokens: the admin token kept in the home, and per-job tokens that report on one job."""
 
 from __future__ import annotations
 

@@ -20,8 +20,9 @@ def insert(db: Database, row: Any, kind: str) -> None:
         with db.session() as session:
             session.add(row)
     except IntegrityError:
-        raise Conflict(f"a {kind} named {row.name!r} already exists; choose another name",
-                       {"name": row.name}) from None
+        raise Conflict(
+            f"a {kind} named {row.name!r} already exists; choose another name", {"name": row.name}
+        ) from None
 
 
 def get(session: Session, table: type[Row], name: str, kind: str) -> Row:
@@ -32,8 +33,12 @@ def get(session: Session, table: type[Row], name: str, kind: str) -> Row:
 
 
 def page(
-    session: Session, table: type[Row], name_contains: str | None, max_results: int,
-    next_token: str | None, **filters: Any,
+    session: Session,
+    table: type[Row],
+    name_contains: str | None,
+    max_results: int,
+    next_token: str | None,
+    **filters: Any,
 ) -> tuple[list[Row], str | None]:
     if not 1 <= max_results <= 1000:
         raise InvalidRequest("max_results must be between 1 and 1000", {"field": "max_results"})

@@ -22,8 +22,11 @@ KIND = "endpoint config"
 
 def to_description(row: EndpointConfig) -> EndpointConfigDescription:
     return EndpointConfigDescription(
-        name=row.name, tags=row.tags, created_at=row.created_at,
-        production_variants=[ProductionVariant(**v) for v in row.production_variants])
+        name=row.name,
+        tags=row.tags,
+        created_at=row.created_at,
+        production_variants=[ProductionVariant(**v) for v in row.production_variants],
+    )
 
 
 class EndpointConfigs:
@@ -38,31 +41,43 @@ class EndpointConfigs:
                 validate_name(variant.variant_name, "variant name")
                 cpus_for(variant.instance_type, self.cpu_slots)
                 if session.scalar(select(Model.id).where(Model.name == variant.model_name)) is None:
-                    raise InvalidRequest(f"model {variant.model_name!r} does not exist; create "
-                                         "it first", {"field": "model_name"})
-        crud.insert(self.db, EndpointConfig(
-            name=request.name, tags=request.tags,
-            production_variants=[v.model_dump() for v in request.production_variants]), KIND)
+                    raise InvalidRequest(
+                        f"model {variant.model_name!r} does not exist; create it first",
+                        {"field": "model_name"},
+                    )
+        crud.insert(
+            self.db,
+            EndpointConfig(
+                name=request.name,
+                tags=request.tags,
+                production_variants=[v.model_dump() for v in request.production_variants],
+            ),
+            KIND,
+        )
         return self.describe(request.name)
 
     def describe(self, name: str) -> EndpointConfigDescription:
         with self.db.session() as session:
             return to_description(crud.get(session, EndpointConfig, name, KIND))
 
-    def list(self, name_contains: str | None = None, max_results: int = 50,
-             next_token: str | None = None) -> Page[EndpointConfigDescription]:
+    def list(
+        self, name_contains: str | None = None, max_results: int = 50, next_token: str | None = None
+    ) -> Page[EndpointConfigDescription]:
         with self.db.session() as session:
-            rows, token = crud.page(session, EndpointConfig, name_contains, max_results,
-                                    next_token)
-            return Page[EndpointConfigDescription](items=[to_description(r) for r in rows],
-                                                   next_token=token)
+            rows, token = crud.page(session, EndpointConfig, name_contains, max_results, next_token)
+            return Page[EndpointConfigDescription](
+                items=[to_description(r) for r in rows], next_token=token
+            )
 
     def delete(self, name: str) -> None:
         with self.db.session() as session:
             row = crud.get(session, EndpointConfig, name, KIND)
-            user = session.scalar(select(Endpoint.name)
-                                  .where(Endpoint.endpoint_config_name == name))
+            user = session.scalar(
+                select(Endpoint.name).where(Endpoint.endpoint_config_name == name)
+            )
             if user is not None:
-                raise Conflict(f"endpoint config {name!r} is used by endpoint {user!r}; delete "
-                               "that first", {"name": name})
+                raise Conflict(
+                    f"endpoint config {name!r} is used by endpoint {user!r}; delete that first",
+                    {"name": name},
+                )
             session.delete(row)

@@ -16,8 +16,15 @@ from modelyard.store import Database
 from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance
 
 KIND = "endpoint"
-STATUSES = ("Creating", "InService", "Updating", "RollingBack", "Deleting", "Failed",
-            "OutOfService")
+STATUSES = (
+    "Creating",
+    "InService",
+    "Updating",
+    "RollingBack",
+    "Deleting",
+    "Failed",
+    "OutOfService",
+)
 
 
 def instances_for(config: EndpointConfig) -> list[EndpointInstance]:
@@ -29,40 +36,64 @@ def instances_for(config: EndpointConfig) -> list[EndpointInstance]:
 
 
 class Endpoints:
-    def __init__(self, db: Database, control_url: str,
-                 wake: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, db: Database, control_url: str, wake: Callable[[], None] = lambda: None
+    ) -> None:
         self.db = db
         self.control_url = control_url
         self.wake = wake
 
     def to_description(self, row: Endpoint) -> EndpointDescription:
         return EndpointDescription(
-            name=row.name, endpoint_config_name=row.endpoint_config_name, status=row.status,
-            failure_reason=row.failure_reason, tags=row.tags, created_at=row.created_at,
+            name=row.name,
+            endpoint_config_name=row.endpoint_config_name,
+            status=row.status,
+            failure_reason=row.failure_reason,
+            tags=row.tags,
+            created_at=row.created_at,
             updated_at=row.updated_at,
             url=f"{self.control_url}/endpoints/{row.name}/invocations",
-            instances=[InstanceDescription(variant_name=i.variant_name, index=i.index,
-                                           status=i.status, port=i.port, pid=i.pid,
-                                           restarts=i.restarts, last_error=i.last_error)
-                       for i in row.instances])
+            instances=[
+                InstanceDescription(
+                    variant_name=i.variant_name,
+                    index=i.index,
+                    status=i.status,
+                    port=i.port,
+                    pid=i.pid,
+                    restarts=i.restarts,
+                    last_error=i.last_error,
+                )
+                for i in row.instances
+            ],
+        )
 
     def create(self, request: CreateEndpoint) -> EndpointDescription:
         validate_name(request.name, "endpoint name")
         with self.db.session() as session:
-            config = session.scalar(select(EndpointConfig)
-                                    .where(EndpointConfig.name == request.endpoint_config_name))
+            config = session.scalar(
+                select(EndpointConfig).where(EndpointConfig.name == request.endpoint_config_name)
+            )
             if config is None:
-                raise InvalidRequest(f"endpoint config {request.endpoint_config_name!r} does not "
-                                     "exist; create it first", {"field": "endpoint_config_name"})
-            endpoint = Endpoint(name=request.name, status="Creating", tags=request.tags,
-                                endpoint_config_name=config.name, instances=instances_for(config))
+                raise InvalidRequest(
+                    f"endpoint config {request.endpoint_config_name!r} does not "
+                    "exist; create it first",
+                    {"field": "endpoint_config_name"},
+                )
+            endpoint = Endpoint(
+                name=request.name,
+                status="Creating",
+                tags=request.tags,
+                endpoint_config_name=config.name,
+                instances=instances_for(config),
+            )
         crud.insert(self.db, endpoint, KIND)
         self.wake()
         return self.describe(request.name)
 
     def _get(self, session: Session, name: str) -> Endpoint:
-        row = session.scalar(select(Endpoint).where(Endpoint.name == name)
-                             .options(selectinload(Endpoint.instances)))
+        row = session.scalar(
+            select(Endpoint).where(Endpoint.name == name).options(selectinload(Endpoint.instances))
+        )
         if row is None:
             raise NotFound(f"endpoint {name!r} does not exist", {"name": name})
         return row
@@ -71,16 +102,24 @@ class Endpoints:
         with self.db.session() as session:
             return self.to_description(self._get(session, name))
 
-    def list(self, status: str | None = None, name_contains: str | None = None,
-             max_results: int = 50, next_token: str | None = None) -> Page[EndpointDescription]:
+    def list(
+        self,
+        status: str | None = None,
+        name_contains: str | None = None,
+        max_results: int = 50,
+        next_token: str | None = None,
+    ) -> Page[EndpointDescription]:
         if status is not None and status not in STATUSES:
-            raise InvalidRequest(f"unknown status {status!r}; use one of {', '.join(STATUSES)}",
-                                 {"field": "status"})
+            raise InvalidRequest(
+                f"unknown status {status!r}; use one of {', '.join(STATUSES)}", {"field": "status"}
+            )
         with self.db.session() as session:
-            rows, token = crud.page(session, Endpoint, name_contains, max_results, next_token,
-                                    status=status)
-            return Page[EndpointDescription](items=[self.to_description(r) for r in rows],
-                                             next_token=token)
+            rows, token = crud.page(
+                session, Endpoint, name_contains, max_results, next_token, status=status
+            )
+            return Page[EndpointDescription](
+                items=[self.to_description(r) for r in rows], next_token=token
+            )
 
     def delete(self, name: str) -> EndpointDescription:
         with self.db.session() as session:

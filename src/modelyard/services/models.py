@@ -18,9 +18,15 @@ KIND = "model"
 
 
 def to_description(row: Model) -> ModelDescription:
-    return ModelDescription(name=row.name, model_data=row.model_data, algorithm=row.algorithm,
-                            environment=row.environment, training_job_name=row.training_job_name,
-                            tags=row.tags, created_at=row.created_at)
+    return ModelDescription(
+        name=row.name,
+        model_data=row.model_data,
+        algorithm=row.algorithm,
+        environment=row.environment,
+        training_job_name=row.training_job_name,
+        tags=row.tags,
+        created_at=row.created_at,
+    )
 
 
 class Models:
@@ -31,8 +37,11 @@ class Models:
     def create(self, request: CreateModel) -> ModelDescription:
         validate_name(request.name, "model name")
         if request.algorithm is None:
-            raise InvalidRequest("algorithm is required: name the built-in algorithm that "
-                                 "trained this model (e.g. xgboost)", {"field": "algorithm"})
+            raise InvalidRequest(
+                "algorithm is required: name the built-in algorithm that "
+                "trained this model (e.g. xgboost)",
+                {"field": "algorithm"},
+            )
         try:
             get_algorithm(request.algorithm)
         except NotFound as exc:
@@ -41,8 +50,9 @@ class Models:
         try:
             self.store.head_object(bucket, key)
         except NotFound:
-            raise InvalidRequest(f"model_data: nothing stored at {request.model_data}",
-                                 {"field": "model_data"}) from None
+            raise InvalidRequest(
+                f"model_data: nothing stored at {request.model_data}", {"field": "model_data"}
+            ) from None
         crud.insert(self.db, Model(**request.model_dump()), KIND)
         return self.describe(request.name)
 
@@ -50,18 +60,21 @@ class Models:
         with self.db.session() as session:
             return to_description(crud.get(session, Model, name, KIND))
 
-    def list(self, name_contains: str | None = None, max_results: int = 50,
-             next_token: str | None = None) -> Page[ModelDescription]:
+    def list(
+        self, name_contains: str | None = None, max_results: int = 50, next_token: str | None = None
+    ) -> Page[ModelDescription]:
         with self.db.session() as session:
             rows, token = crud.page(session, Model, name_contains, max_results, next_token)
-            return Page[ModelDescription](items=[to_description(r) for r in rows],
-                                          next_token=token)
+            return Page[ModelDescription](items=[to_description(r) for r in rows], next_token=token)
 
     def delete(self, name: str) -> None:
         with self.db.session() as session:
             row = crud.get(session, Model, name, KIND)
             for config in session.scalars(select(EndpointConfig)):
                 if any(v["model_name"] == name for v in config.production_variants):
-                    raise Conflict(f"model {name!r} is used by endpoint config "
-                                   f"{config.name!r}; delete that first", {"name": name})
+                    raise Conflict(
+                        f"model {name!r} is used by endpoint config "
+                        f"{config.name!r}; delete that first",
+                        {"name": name},
+                    )
             session.delete(row)

@@ -19,5 +19,6 @@ def decode_token(token: str) -> int:
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("next_token is not one this server handed out",
-                             {"field": "next_token"}) from None
+        raise InvalidRequest(
+            "next_token is not one this server handed out", {"field": "next_token"}
+        ) from None

@@ -33,12 +33,13 @@ class Platform:
         self.default_bucket = default_bucket_name(self.store)
         self.store.create_bucket(self.default_bucket)
         self.routes = RoutingTable()
-        self.job_controller = JobController(self.db, settings, self.control_url,
-                                            self.storage_url)
-        self.endpoint_controller = EndpointController(self.db, settings, self.storage_url,
-                                                      self.routes)
-        self.training_jobs = TrainingJobs(self.db, self.store, settings, self.default_bucket,
-                                          wake=self.job_controller.wake)
+        self.job_controller = JobController(self.db, settings, self.control_url, self.storage_url)
+        self.endpoint_controller = EndpointController(
+            self.db, settings, self.storage_url, self.routes
+        )
+        self.training_jobs = TrainingJobs(
+            self.db, self.store, settings, self.default_bucket, wake=self.job_controller.wake
+        )
         self.models = Models(self.db, self.store)
         self.endpoint_configs = EndpointConfigs(self.db, settings.cpu_slots)
         self.endpoints = Endpoints(self.db, self.control_url, wake=self.endpoint_controller.wake)
@@ -47,8 +48,9 @@ class Platform:
         self.job_controller.start()
         self.endpoint_controller.start()
         self.endpoint_controller.tick()  # re-attach surviving model servers before serving
-        logger.info("control plane ready at %s (home %s)", self.control_url,
-                    self.settings.resolved_home)
+        logger.info(
+            "control plane ready at %s (home %s)", self.control_url, self.settings.resolved_home
+        )
 
     def stop(self) -> None:
         self.job_controller.stop()

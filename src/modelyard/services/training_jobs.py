@@ -25,9 +25,8 @@ from modelyard.schemas.training import (
     TrainingJobDescription,
     TrainingJobSummary,
 )
-from modelyard.services import auth
+from modelyard.services import auth, crud
 from modelyard.services.names import validate_name
-from modelyard.services.pagination import decode_token, encode_token
 from modelyard.settings import Settings
 from modelyard.storage import ObjectStore, parse_s3_uri
 from modelyard.store import Database
@@ -61,7 +60,11 @@ def close_transitions(job: TrainingJob, final_status: str, message: str) -> None
 
 class TrainingJobs:
     def __init__(
-        self, db: Database, store: ObjectStore, settings: Settings, default_bucket: str,
+        self,
+        db: Database,
+        store: ObjectStore,
+        settings: Settings,
+        default_bucket: str,
         wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
@@ -76,8 +79,9 @@ class TrainingJobs:
         algorithm = self._algorithm(request.algorithm)
         algorithm.validate(request.hyperparameters)
         cpus = cpus_for(request.instance_type, self.settings.cpu_slots)
-        self._check_channels(request.inputs, algorithm.required_channels,
-                             algorithm.optional_channels)
+        self._check_channels(
+            request.inputs, algorithm.required_channels, algorithm.optional_channels
+        )
         output_path = (request.output_path or f"s3://{self.default_bucket}").rstrip("/")
         self._check_output_path(output_path)
         job = TrainingJob(
@@ -142,9 +146,11 @@ class TrainingJobs:
     def _check_input_exists(self, channel: Channel) -> None:
         uri = channel.uri
         if uri.startswith("file://"):
-            if not Path(uri[len("file://"):]).exists():
-                raise InvalidRequest(f"channel {channel.channel!r}: {uri} does not exist",
-                                     {"field": "inputs", "channel": channel.channel})
+            if not Path(uri[len("file://") :]).exists():
+                raise InvalidRequest(
+                    f"channel {channel.channel!r}: {uri} does not exist",
+                    {"field": "inputs", "channel": channel.channel},
+                )
             return
         if not uri.startswith("s3://"):
             raise InvalidRequest(
@@ -153,23 +159,29 @@ class TrainingJobs:
             )
         bucket, key = parse_s3_uri(uri)
         if not self.store.bucket_exists(bucket):
-            raise InvalidRequest(f"channel {channel.channel!r}: bucket {bucket!r} does not exist",
-                                 {"field": "inputs", "channel": channel.channel})
+            raise InvalidRequest(
+                f"channel {channel.channel!r}: bucket {bucket!r} does not exist",
+                {"field": "inputs", "channel": channel.channel},
+            )
         page = self.store.list_objects(bucket, prefix=key, max_keys=1)
         if not page.objects:
-            raise InvalidRequest(f"channel {channel.channel!r}: nothing stored at {uri}",
-                                 {"field": "inputs", "channel": channel.channel})
+            raise InvalidRequest(
+                f"channel {channel.channel!r}: nothing stored at {uri}",
+                {"field": "inputs", "channel": channel.channel},
+            )
 
     def _check_output_path(self, output_path: str) -> None:
         bucket, _ = parse_s3_uri(output_path)
         if not self.store.bucket_exists(bucket):
-            raise InvalidRequest(f"output_path: bucket {bucket!r} does not exist",
-                                 {"field": "output_path"})
+            raise InvalidRequest(
+                f"output_path: bucket {bucket!r} does not exist", {"field": "output_path"}
+            )
 
     # -- read -----------------------------------------------------------------------------
     def _get(self, session: Session, name: str) -> TrainingJob:
         job = session.scalar(
-            select(TrainingJob).where(TrainingJob.name == name)
+            select(TrainingJob)
+            .where(TrainingJob.name == name)
             .options(selectinload(TrainingJob.transitions))
         )
         if job is None:
@@ -181,34 +193,33 @@ class TrainingJobs:
             return to_description(self._get(session, name))
 
     def list(
-        self, status: str | None = None, name_contains: str | None = None,
-        max_results: int = 50, next_token: str | None = None,
+        self,
+        status: str | None = None,
+        name_contains: str | None = None,
+        max_results: int = 50,
+        next_token: str | None = None,
     ) -> Page[TrainingJobSummary]:
         if status is not None and status not in STATUSES:
-            raise InvalidRequest(f"unknown status {status!r}; use one of {', '.join(STATUSES)}",
-                                 {"field": "status"})
-        if not 1 <= max_results <= 1000:
-            raise InvalidRequest("max_results must be between 1 and 1000",
-                                 {"field": "max_results"})
-        query = select(TrainingJob).order_by(TrainingJob.id.desc()).limit(max_results + 1)
-        if status:
-            query = query.where(TrainingJob.status == status)
-        if name_contains:
-            query = query.where(TrainingJob.name.contains(name_contains, autoescape=True))
-        if next_token:
-            query = query.where(TrainingJob.id < decode_token(next_token))
+            raise InvalidRequest(
+                f"unknown status {status!r}; use one of {', '.join(STATUSES)}", {"field": "status"}
+            )
         with self.db.session() as session:
-            rows = list(session.scalars(query))
-        more = len(rows) > max_results
-        rows = rows[:max_results]
+            rows, token = crud.page(
+                session, TrainingJob, name_contains, max_results, next_token, status=status
+            )
         return Page[TrainingJobSummary](
             items=[
-                TrainingJobSummary(name=j.name, status=j.status,
-                                   secondary_status=j.secondary_status, algorithm=j.algorithm,
-                                   created_at=j.created_at, ended_at=j.ended_at)
+                TrainingJobSummary(
+                    name=j.name,
+                    status=j.status,
+                    secondary_status=j.secondary_status,
+                    algorithm=j.algorithm,
+                    created_at=j.created_at,
+                    ended_at=j.ended_at,
+                )
                 for j in rows
             ],
-            next_token=encode_token(rows[-1].id) if more else None,
+            next_token=token,
         )
 
     # -- stop -----------------------------------------------------------------------------
@@ -216,8 +227,10 @@ class TrainingJobs:
         with self.db.session() as session:
             job = self._get(session, name)
             if job.status in TERMINAL:
-                raise Conflict(f"training job {name!r} has already ended ({job.status})",
-                               {"name": name, "status": job.status})
+                raise Conflict(
+                    f"training job {name!r} has already ended ({job.status})",
+                    {"name": name, "status": job.status},
+                )
             if job.status == "InProgress":
                 job.status = "Stopping"
                 job.stop_requested_at = utcnow()
@@ -230,8 +243,11 @@ class TrainingJobs:
     def authorize_job(self, name: str, token: str) -> None:
         with self.db.session() as session:
             job = session.scalar(select(TrainingJob).where(TrainingJob.name == name))
-            if job is None or job.token_hash is None or not auth.tokens_equal(auth.hash_token(token),
-                                                                job.token_hash):
+            if (
+                job is None
+                or job.token_hash is None
+                or not auth.tokens_equal(auth.hash_token(token), job.token_hash)
+            ):
                 raise Unauthorized("this token may not report on this job", {"name": name})
 
     def report(self, name: str, report: JobReport) -> None:
@@ -241,18 +257,28 @@ class TrainingJobs:
                 if report.secondary_status not in REPORTABLE_SECONDARY:
                     raise InvalidRequest(
                         f"a job may report {', '.join(REPORTABLE_SECONDARY)}, "
-                        f"not {report.secondary_status!r}", {"field": "secondary_status"})
+                        f"not {report.secondary_status!r}",
+                        {"field": "secondary_status"},
+                    )
                 transition(job, report.secondary_status, report.status_message)
                 if report.secondary_status == "Training" and job.started_at is None:
                     job.started_at = utcnow()
             if report.metrics:
                 now = utcnow()
                 # One bulk INSERT per batch: a job may report thousands of points a second.
-                session.execute(insert(MetricPoint), [
-                    {"job_id": job.id, "name": m.name, "value": m.value, "step": m.step,
-                     "timestamp": m.timestamp or now}
-                    for m in report.metrics
-                ])
+                session.execute(
+                    insert(MetricPoint),
+                    [
+                        {
+                            "job_id": job.id,
+                            "name": m.name,
+                            "value": m.value,
+                            "step": m.step,
+                            "timestamp": m.timestamp or now,
+                        }
+                        for m in report.metrics
+                    ],
+                )
 
     def metrics(self, name: str, metric_name: str | None = None) -> list[MetricPointOut]:
         with self.db.session() as session:
@@ -261,8 +287,10 @@ class TrainingJobs:
             if metric_name:
                 query = query.where(MetricPoint.name == metric_name)
             points = session.scalars(query.order_by(MetricPoint.id))
-            return [MetricPointOut(name=p.name, value=p.value, step=p.step,
-                                   timestamp=p.timestamp) for p in points]
+            return [
+                MetricPointOut(name=p.name, value=p.value, step=p.step, timestamp=p.timestamp)
+                for p in points
+            ]
 
     def logs(self, name: str, offset: int = 0, limit: int = 1 << 20) -> LogChunk:
         with self.db.session() as session:
@@ -285,8 +313,11 @@ class TrainingJobs:
         elif not ended:
             data = b""
         size_left = path.stat().st_size - offset - len(data) if path.exists() else 0
-        return LogChunk(text=data.decode("utf-8", "replace"), next_offset=offset + len(data),
-                        complete=ended and size_left <= 0)
+        return LogChunk(
+            text=data.decode("utf-8", "replace"),
+            next_offset=offset + len(data),
+            complete=ended and size_left <= 0,
+        )
 
 
 def to_description(job: TrainingJob) -> TrainingJobDescription:
@@ -309,11 +340,17 @@ def to_description(job: TrainingJob) -> TrainingJobDescription:
         environment=job.environment,
         tags=job.tags,
         model_artifact=job.model_artifact,
-        final_metrics=[FinalMetric(name=k, value=v["value"], timestamp=v["timestamp"])
-                       for k, v in sorted(job.final_metrics.items())],
+        final_metrics=[
+            FinalMetric(name=k, value=v["value"], timestamp=v["timestamp"])
+            for k, v in sorted(job.final_metrics.items())
+        ],
         secondary_status_transitions=[
-            StatusTransition(status=t.status, status_message=t.status_message,
-                             start_time=t.start_time, end_time=t.end_time)
+            StatusTransition(
+                status=t.status,
+                status_message=t.status_message,
+                start_time=t.start_time,
+                end_time=t.end_time,
+            )
             for t in job.transitions
         ],
         created_at=job.created_at,

@@ -91,7 +91,8 @@ def open_store(url: str) -> ObjectStore:
     if factory is None:
         raise InvalidRequest(
             f"unknown object store URL scheme {scheme!r} in {url!r}; known schemes: "
-            + ", ".join(sorted(STORE_FACTORIES)) + " (or a plain directory path)"
+            + ", ".join(sorted(STORE_FACTORIES))
+            + " (or a plain directory path)"
         )
     return factory(url)
 

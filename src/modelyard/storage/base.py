@@ -98,7 +98,7 @@ def iter_chunks(data: Payload, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     if isinstance(data, bytes | bytearray | memoryview):
         view = memoryview(data)
         for offset in range(0, len(view), chunk_size):
-            yield bytes(view[offset:offset + chunk_size])
+            yield bytes(view[offset : offset + chunk_size])
         return
     if isinstance(data, str):
         raise TypeError("object data must be bytes, a binary file or an iterable of bytes")
@@ -228,14 +228,14 @@ class ObjectStore(ABC):
         content_type: str | None = None,
         progress: Progress | None = None,
     ) -> ObjectInfo:
-        """Stream a file into the store; the content type is guessed from the key, then the path.
-        """
+        """Stream a file into the store; the content type is guessed from the key, then the path."""
         path = Path(path)
         if content_type is None:
             content_type = _guess_type(key) or guess_content_type(path.name)
         with path.open("rb") as f:
-            return self.put_object(bucket, key, _with_progress(iter_chunks(f), progress),
-                                   content_type)
+            return self.put_object(
+                bucket, key, _with_progress(iter_chunks(f), progress), content_type
+            )
 
     def download_file(
         self, bucket: str, key: str, dest: Path | str, progress: Progress | None = None
@@ -282,12 +282,11 @@ class ObjectStore(ABC):
             except NotFound:
                 pass  # not an object: try it as a prefix (a missing bucket fails there)
             else:
-                return [self._materialize_one(bucket, key, dest_dir / key.rsplit("/", 1)[-1],
-                                              link)]
+                return [self._materialize_one(bucket, key, dest_dir / key.rsplit("/", 1)[-1], link)]
         prefix = key if not key or key.endswith("/") else key + "/"
         paths = []
         for info in self.iter_all(bucket, prefix):
-            relative = info.key[len(prefix):]
+            relative = info.key[len(prefix) :]
             if relative.endswith("/"):
                 continue  # a "directory marker" some S3 tools create; not a file
             validate_key(relative)  # foreign S3 keys must not escape dest_dir

@@ -36,7 +36,7 @@ def paginate(
     when that entry was a common prefix, every key under it was already accounted for.
     """
     token_is_prefix = bool(
-        token and delimiter and token.startswith(prefix) and delimiter in token[len(prefix):]
+        token and delimiter and token.startswith(prefix) and delimiter in token[len(prefix) :]
     )
     objects: list[str] = []
     prefixes: list[str] = []

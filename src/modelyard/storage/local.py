@@ -109,8 +109,12 @@ class LocalObjectStore(ObjectStore):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
-        meta = {"key": key, "etag": md5.hexdigest(), "content_type": content_type,
-                "fingerprint": _fingerprint(st)}
+        meta = {
+            "key": key,
+            "etag": md5.hexdigest(),
+            "content_type": content_type,
+            "fingerprint": _fingerprint(st),
+        }
         self._write_meta(bucket, key, meta)
         return ObjectInfo(bucket, key, size, meta["etag"], content_type, _mtime(st))
 
@@ -245,8 +249,12 @@ class LocalObjectStore(ObjectStore):
             while chunk := f.read(CHUNK_SIZE):
                 md5.update(chunk)
         content_type = (old or {}).get("content_type") or guess_content_type(key)
-        meta = {"key": key, "etag": md5.hexdigest(), "content_type": content_type,
-                "fingerprint": _fingerprint(st)}
+        meta = {
+            "key": key,
+            "etag": md5.hexdigest(),
+            "content_type": content_type,
+            "fingerprint": _fingerprint(st),
+        }
         with contextlib.suppress(OSError):
             if _fingerprint(path.stat()) == meta["fingerprint"]:
                 self._write_meta(bucket, key, meta)

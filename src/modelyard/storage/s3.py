@@ -140,15 +140,17 @@ class S3ObjectStore(ObjectStore):
             # upload_fileobj switches to a multipart upload past PART_SIZE, so the stream is
             # never held whole; S3 itself writes atomically (readers see old or new object).
             self._client.upload_fileobj(
-                reader, bucket, key, ExtraArgs={"ContentType": content_type},
+                reader,
+                bucket,
+                key,
+                ExtraArgs={"ContentType": content_type},
                 Config=self._transfer,
             )
             head = self._client.head_object(Bucket=bucket, Key=key)
         etag = _unquote(head["ETag"])
         if "-" not in etag:  # single part: S3's ETag is the MD5, unless SSE-KMS scrambled it
             etag = reader.md5.hexdigest()
-        return ObjectInfo(bucket, key, reader.size, etag, content_type,
-                          _utc(head["LastModified"]))
+        return ObjectInfo(bucket, key, reader.size, etag, content_type, _utc(head["LastModified"]))
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
         validate_bucket(bucket)
@@ -162,8 +164,12 @@ class S3ObjectStore(ObjectStore):
                 raise _no_bucket(bucket) from None
             raise
         return ObjectInfo(
-            bucket, key, int(head["ContentLength"]), _unquote(head["ETag"]),
-            head.get("ContentType") or guess_content_type(key), _utc(head["LastModified"]),
+            bucket,
+            key,
+            int(head["ContentLength"]),
+            _unquote(head["ETag"]),
+            head.get("ContentType") or guess_content_type(key),
+            _utc(head["LastModified"]),
         )
 
     def iter_object(
@@ -209,8 +215,14 @@ class S3ObjectStore(ObjectStore):
         with _errors(bucket):
             response = self._client.list_objects_v2(**args)
         objects = [
-            ObjectInfo(bucket, o["Key"], int(o["Size"]), _unquote(o["ETag"]),
-                       guess_content_type(o["Key"]), _utc(o["LastModified"]))
+            ObjectInfo(
+                bucket,
+                o["Key"],
+                int(o["Size"]),
+                _unquote(o["ETag"]),
+                guess_content_type(o["Key"]),
+                _utc(o["LastModified"]),
+            )
             for o in response.get("Contents", [])
         ]
         prefixes = [p["Prefix"] for p in response.get("CommonPrefixes", [])]
@@ -302,9 +314,7 @@ def _translate(exc: Any, bucket: str | None, key: str | None) -> ModelyardError:
 
 
 def _no_bucket(bucket: str) -> NotFound:
-    return NotFound(
-        f"bucket {bucket!r} does not exist ({join_s3_uri(bucket)})", {"bucket": bucket}
-    )
+    return NotFound(f"bucket {bucket!r} does not exist ({join_s3_uri(bucket)})", {"bucket": bucket})
 
 
 def _unquote(etag: str) -> str:

@@ -95,7 +95,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
         raise InvalidRequest(
             f"invalid S3 URI {uri!r}: expected s3://bucket or s3://bucket/key", {"uri": uri}
         )
-    bucket, _, key = uri[len(SCHEME):].partition("/")
+    bucket, _, key = uri[len(SCHEME) :].partition("/")
     validate_bucket(bucket)
     validate_key(key, prefix=True)
     return bucket, key

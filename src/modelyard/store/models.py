@@ -64,12 +64,18 @@ class TrainingJob(Base):
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pid_started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    stop_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    stop_requested_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
     stop_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
     transitions: Mapped[list[SecondaryStatusTransition]] = relationship(
         back_populates="job", order_by="SecondaryStatusTransition.id", cascade="all, delete-orphan"
@@ -80,7 +86,9 @@ class SecondaryStatusTransition(Base):
     __tablename__ = "secondary_status_transitions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True
+    )
     status: Mapped[str] = mapped_column(String(32))
     status_message: Mapped[str] = mapped_column(Text, default="")
     start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -93,7 +101,9 @@ class MetricPoint(Base):
     __tablename__ = "metric_points"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(255))
     value: Mapped[float] = mapped_column(Float)
     step: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -110,7 +120,9 @@ class Model(Base):
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     training_job_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
 
 
 class EndpointConfig(Base):
@@ -120,7 +132,9 @@ class EndpointConfig(Base):
     name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
     production_variants: Mapped[list[Any]] = mapped_column(JSON, default=list)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
 
 
 class Endpoint(Base):
@@ -132,8 +146,12 @@ class Endpoint(Base):
     status: Mapped[str] = mapped_column(String(32), index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
     instances: Mapped[list[EndpointInstance]] = relationship(
         back_populates="endpoint", order_by="EndpointInstance.index", cascade="all, delete-orphan"
@@ -147,7 +165,9 @@ class EndpointInstance(Base):
     __table_args__ = (UniqueConstraint("endpoint_id", "variant_name", "index"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), index=True
+    )
     variant_name: Mapped[str] = mapped_column(String(63))
     index: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32))

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Depends
 from modelyard.algorithms.registry import get_algorithm, list_algorithms
 from modelyard.api.auth import require_admin
 
-router = APIRouter(prefix="/api/v1/algorithms", tags=["algorithms"],
-                   dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/api/v1/algorithms", tags=["algorithms"], dependencies=[Depends(require_admin)]
+)
 
 
 @router.get("")

@@ -8,8 +8,9 @@ from modelyard.api.auth import platform, require_admin
 from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import CreateEndpoint, EndpointDescription
 
-router = APIRouter(prefix="/api/v1/endpoints", tags=["endpoints"],
-                   dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/api/v1/endpoints", tags=["endpoints"], dependencies=[Depends(require_admin)]
+)
 
 
 @router.post("", status_code=201)
@@ -18,10 +19,13 @@ def create_endpoint(body: CreateEndpoint, request: Request) -> EndpointDescripti
 
 
 @router.get("")
-def list_endpoints(request: Request, status: str | None = None,
-                   name_contains: str | None = None,
-                   max_results: Annotated[int, Query(ge=1, le=1000)] = 50,
-                   next_token: str | None = None) -> Page[EndpointDescription]:
+def list_endpoints(
+    request: Request,
+    status: str | None = None,
+    name_contains: str | None = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 50,
+    next_token: str | None = None,
+) -> Page[EndpointDescription]:
     return platform(request).endpoints.list(status, name_contains, max_results, next_token)
 
 

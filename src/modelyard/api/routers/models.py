@@ -17,9 +17,12 @@ def create_model(body: CreateModel, request: Request) -> ModelDescription:
 
 
 @router.get("")
-def list_models(request: Request, name_contains: str | None = None,
-                max_results: Annotated[int, Query(ge=1, le=1000)] = 50,
-                next_token: str | None = None) -> Page[ModelDescription]:
+def list_models(
+    request: Request,
+    name_contains: str | None = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 50,
+    next_token: str | None = None,
+) -> Page[ModelDescription]:
     return platform(request).models.list(name_contains, max_results, next_token)
 
 

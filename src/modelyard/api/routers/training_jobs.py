@@ -46,14 +46,16 @@ def stop_training_job(name: str, request: Request) -> TrainingJobDescription:
 
 
 @router.get("/{name}/logs", dependencies=admin)
-def training_job_logs(name: str, request: Request,
-                      offset: Annotated[int, Query(ge=0)] = 0) -> LogChunk:
+def training_job_logs(
+    name: str, request: Request, offset: Annotated[int, Query(ge=0)] = 0
+) -> LogChunk:
     return platform(request).training_jobs.logs(name, offset)
 
 
 @router.get("/{name}/metrics", dependencies=admin)
-def training_job_metrics(name: str, request: Request,
-                         metric_name: str | None = None) -> list[MetricPointOut]:
+def training_job_metrics(
+    name: str, request: Request, metric_name: str | None = None
+) -> list[MetricPointOut]:
     return platform(request).training_jobs.metrics(name, metric_name)
 
 
