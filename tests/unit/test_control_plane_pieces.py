@@ -48,12 +48,12 @@ def test_instance_types() -> None:
 
 def test_routing_is_round_robin_and_knows_warming_endpoints() -> None:
     table = RoutingTable()
-    table.replace({"e": ["http://a", "http://b"]}, known={"e", "f"}, warming={"f"})
-    assert [table.pick("e") for _ in range(4)] == ["http://a", "http://b"] * 2
+    table.replace({"e": [("a", 1), ("b", 2)]}, known={"e", "f"}, warming={"f"})
+    assert [table.pick("e") for _ in range(4)] == [("a", 1), ("b", 2)] * 2
     assert table.pick("f") is None and table.warming("f") and table.knows("f")
     assert table.pick("nope") is None and not table.knows("nope")
-    table.replace({"e": ["http://a", "http://b"]}, known={"e"})
-    assert table.pick("e") == "http://a"  # unchanged route keeps its position
+    table.replace({"e": [("a", 1), ("b", 2)]}, known={"e"})
+    assert table.pick("e") == ("a", 1)  # unchanged route keeps its position
 
 
 @pytest.mark.parametrize(

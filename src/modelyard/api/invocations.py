@@ -13,8 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import aiohttp
-
+from modelyard.api.upstream import UpstreamClosed, UpstreamPool
 from modelyard.controllers.routing import RoutingTable
 from modelyard.services import auth
 
@@ -41,26 +40,12 @@ class InvocationsProxy:
     ) -> None:
         self.app = app
         self.routes = routes
-        self.token = f"Bearer {admin_token}".encode()
+        self.token = f"Bearer {admin_token}"
         self.known = known  # the database's word, for endpoints not in the routing table
-        self._session: aiohttp.ClientSession | None = None
+        self.upstream = UpstreamPool()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=0, limit_per_host=256, keepalive_timeout=60, ttl_dns_cache=None
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent",),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
-            )
-        return self._session
+        self.upstream.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -93,16 +78,16 @@ class InvocationsProxy:
                     401, "Unauthorized", "missing API token: send 'Authorization: Bearer <token>'"
                 )
             )
-        if not auth.tokens_equal(authorization.decode("latin-1"), self.token.decode()):
+        if not auth.tokens_equal(authorization.decode("latin-1"), self.token):
             return self._json(*_error(401, "Unauthorized", "invalid API token"))
         body = await self._read_body(receive)
         if body is None:
             return self._json(
                 *_error(413, "PayloadTooLarge", f"request body over {MAX_BODY} bytes")
             )
-        headers = {"Content-Type": content_type.decode("latin-1")}
+        headers = b"Content-Type: " + content_type + b"\r\n"
         if accept:
-            headers["Accept"] = accept.decode("latin-1")
+            headers += b"Accept: " + accept + b"\r\n"
         waited = 0.0
         while self.routes.pick(name) is None and self.routes.warming(name) and waited < WARM_WAIT:
             # An InService endpoint whose instances are restarting (say, after a server
@@ -112,19 +97,15 @@ class InvocationsProxy:
         tried = 0
         instances = len(self.routes.instances(name)) or 1
         while tried < instances:
-            base = self.routes.pick(name)
-            if base is None:
+            address = self.routes.pick(name)
+            if address is None:
                 break
             tried += 1
             try:
-                async with self._client().post(
-                    f"{base}/invocations", data=body, headers=headers
-                ) as response:
-                    payload = await response.read()
-                    out_type = response.headers.get("Content-Type", "application/octet-stream")
-                    return response.status, [(b"content-type", out_type.encode("latin-1"))], payload
-            except aiohttp.ClientConnectionError:
+                response = await self.upstream.post(address, b"/invocations", headers, body)
+            except (UpstreamClosed, OSError):
                 continue  # that instance just went away; the next one may answer
+            return response.status, [(b"content-type", response.content_type)], response.body
         if self.known(name) or self.routes.knows(name):
             return self._json(
                 *_error(

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from modelyard.compute import processes
 from modelyard.controllers.jobs import log_tail
 from modelyard.controllers.loop import ControlLoop
-from modelyard.controllers.routing import RoutingTable
+from modelyard.controllers.routing import Address, RoutingTable
 from modelyard.settings import Settings
 from modelyard.store import Database
 from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance, Model
@@ -79,7 +79,7 @@ class EndpointController(ControlLoop):
             endpoints = session.scalars(
                 select(Endpoint).options(selectinload(Endpoint.instances))
             ).all()
-            ready: dict[str, list[str]] = {}
+            ready: dict[str, list[Address]] = {}
             warming: set[str] = set()
             for endpoint in endpoints:
                 if endpoint.status == "Deleting":
@@ -94,8 +94,8 @@ class EndpointController(ControlLoop):
                     warming.add(endpoint.name)
             self.routes.replace(ready, known={e.name for e in endpoints}, warming=warming)
 
-    def _reconcile(self, session: Session, endpoint: Endpoint) -> list[str]:
-        ready: list[str] = []
+    def _reconcile(self, session: Session, endpoint: Endpoint) -> list[Address]:
+        ready: list[Address] = []
         for instance in endpoint.instances:
             alive = instance.pid is not None and processes.is_alive(
                 instance.pid, instance.pid_started_at
@@ -130,7 +130,7 @@ class EndpointController(ControlLoop):
                         f"the model server did not answer /ping within {START_TIMEOUT_SECONDS:.0f}s"
                     )
             if instance.status == "InService":
-                ready.append(f"http://127.0.0.1:{instance.port}")
+                ready.append(("127.0.0.1", instance.port))
         if endpoint.status == "Creating" and len(ready) == len(endpoint.instances):
             endpoint.status = "InService"
             endpoint.failure_reason = None

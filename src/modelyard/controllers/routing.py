@@ -9,15 +9,17 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
+Address = tuple[str, int]
+
 
 class RoutingTable:
     def __init__(self) -> None:
-        self._routes: dict[str, tuple[list[str], Iterator[int]]] = {}
+        self._routes: dict[str, tuple[list[Address], Iterator[int]]] = {}
         self._known: frozenset[str] = frozenset()
         self._warming: frozenset[str] = frozenset()
 
     def replace(
-        self, ready: dict[str, list[str]], known: set[str], warming: set[str] | None = None
+        self, ready: dict[str, list[Address]], known: set[str], warming: set[str] | None = None
     ) -> None:
         current = self._routes
         routes = {}
@@ -29,15 +31,15 @@ class RoutingTable:
         self._known = frozenset(known)
         self._warming = frozenset(warming or ())
 
-    def pick(self, endpoint: str) -> str | None:
-        """An instance base URL, round robin; None when the endpoint has none ready."""
+    def pick(self, endpoint: str) -> Address | None:
+        """An instance (host, port), round robin; None when the endpoint has none ready."""
         entry = self._routes.get(endpoint)
         if entry is None:
             return None
         urls, counter = entry
         return urls[next(counter) % len(urls)]
 
-    def instances(self, endpoint: str) -> list[str]:
+    def instances(self, endpoint: str) -> list[Address]:
         entry = self._routes.get(endpoint)
         return list(entry[0]) if entry else []
 
