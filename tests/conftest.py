@@ -14,14 +14,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One real server for the whole run; tests that restart servers start their own."""
     running = RunningServer(tmp_path_factory.mktemp("home"), free_port()).start()
     yield running
-    running.stop()
+    running.cleanup()
 
 
 @pytest.fixture
 def fresh_server(tmp_path: Path) -> Iterator[RunningServer]:
     running = RunningServer(tmp_path / "home", free_port()).start()
     yield running
-    running.stop()
+    running.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -93,6 +93,18 @@ class RunningServer:
                 self.process.wait()
         self.process = None
 
+    def cleanup(self) -> None:
+        """Stop the server and end whatever it left running (jobs outlive a server by design)."""
+        import psutil
+
+        self.stop()
+        for proc in psutil.process_iter(["cmdline"]):
+            if str(self.home) in " ".join(proc.info["cmdline"] or []):
+                try:
+                    proc.kill()
+                except psutil.NoSuchProcess:
+                    pass
+
     def kill9(self) -> None:
         assert self.process is not None
         self.process.kill()
@@ -126,3 +138,15 @@ class RunningServer:
                 f"{result.stdout}\n{result.stderr}"
             )
         return result
+
+
+def processes_using(home: Path) -> list[str]:
+    """Command lines of live processes that name this home: what a stop should have ended."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(home) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(cmdline)
+    return found

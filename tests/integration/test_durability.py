@@ -12,7 +12,7 @@ import numpy as np
 
 import modelyard as my
 from modelyard.compute.processes import is_alive
-from tests.support import RunningServer
+from tests.support import RunningServer, processes_using
 
 
 def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
@@ -106,6 +106,8 @@ def test_in_service_endpoint_answers_the_same_after_a_hard_restart(
     session = fresh_server.session()
     session.wait_for_endpoint("durable")
     assert my.Predictor("durable", session=session).predict(rows) == before
+    fresh_server.stop()
+    assert processes_using(fresh_server.home) == []  # no instance left behind, none doubled
 
 
 def job_process_pid(server: RunningServer, name: str) -> int:

@@ -15,11 +15,17 @@ class ControlLoop(ABC):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pass_lock = threading.Lock()  # one pass at a time, whoever asks for it
         self._logger = logging.getLogger(f"modelyard.{self.name}")
 
     @abstractmethod
     def tick(self) -> None:
         """One reconciliation pass."""
+
+    def run_once(self) -> None:
+        """One pass now, in the caller's thread, never overlapping the loop's own pass."""
+        with self._pass_lock:
+            self.tick()
 
     def start_loop(self) -> None:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -38,7 +44,7 @@ class ControlLoop(ABC):
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.tick()
+                self.run_once()
             except Exception:  # noqa: BLE001 - a controller must outlive one bad pass
                 self._logger.exception("%s pass failed", self.name)
             self._wake.wait(self.interval)

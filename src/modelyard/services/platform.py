@@ -46,8 +46,8 @@ class Platform:
 
     def start(self) -> None:
         self.job_controller.start()
+        self.endpoint_controller.run_once()  # re-attach surviving model servers first
         self.endpoint_controller.start()
-        self.endpoint_controller.tick()  # re-attach surviving model servers before serving
         logger.info(
             "control plane ready at %s (home %s)", self.control_url, self.settings.resolved_home
         )
