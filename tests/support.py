@@ -98,12 +98,11 @@ class RunningServer:
         import psutil
 
         self.stop()
-        for proc in psutil.process_iter(["cmdline"]):
-            if str(self.home) in " ".join(proc.info["cmdline"] or []):
-                try:
-                    proc.kill()
-                except psutil.NoSuchProcess:
-                    pass
+        for proc in processes_of(self.home):
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
 
     def kill9(self) -> None:
         assert self.process is not None
@@ -140,13 +139,21 @@ class RunningServer:
         return result
 
 
-def processes_using(home: Path) -> list[str]:
-    """Command lines of live processes that name this home: what a stop should have ended."""
+def processes_of(home: Path) -> list[Any]:
+    """Live processes that belong to this home: named in their command line, or working in it
+    (a warm job process is started before it knows its job, so only its directory tells)."""
     import psutil
 
     found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
+    for proc in psutil.process_iter(["cmdline", "cwd", "status"]):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
         cmdline = " ".join(proc.info["cmdline"] or [])
-        if str(home) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            found.append(cmdline)
+        if str(home) in cmdline or str(proc.info["cwd"] or "").startswith(str(home)):
+            found.append(proc)
     return found
+
+
+def processes_using(home: Path) -> list[str]:
+    """Command lines of what is still running for this home: what a stop should have ended."""
+    return [" ".join(proc.cmdline()) for proc in processes_of(home)]

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     max_cpus: int | None = Field(
         default=None, description="CPU slots the local executor hands out (default: all cores)."
     )
+    warm_job_process: bool = Field(
+        default=True,
+        description="Keep one job process waiting with the algorithms' libraries loaded, so "
+        "a job starts without paying for their imports.",
+    )
     stop_grace_seconds: float = Field(
         default=20.0, description="Seconds between SIGTERM and SIGKILL when a job is stopped."
     )

@@ -52,6 +52,7 @@ def spawn(
     env: Mapping[str, str],
     log_path: Path,
     on_exit: Callable[[], None] | None = None,
+    stdin_pipe: bool = False,
 ) -> ProcessRef:
     """Start argv in a new session (its own process group) with stdout+stderr to log_path.
 
@@ -66,7 +67,7 @@ def spawn(
             env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
             start_new_session=True,
             close_fds=True,
         )
@@ -74,14 +75,22 @@ def spawn(
         started_at = psutil.Process(popen.pid).create_time()
     except psutil.NoSuchProcess:
         started_at = 0.0
+    ref = ProcessRef(popen.pid, started_at, popen)
     if on_exit is not None:
+        watch(ref, on_exit)
+    return ref
 
-        def wait() -> None:
-            popen.wait()
-            on_exit()
 
-        threading.Thread(target=wait, name=f"wait-{popen.pid}", daemon=True).start()
-    return ProcessRef(popen.pid, started_at, popen)
+def watch(ref: ProcessRef, on_exit: Callable[[], None]) -> None:
+    """Call on_exit (from a waiter thread) when our child ends."""
+    popen = ref.popen
+    assert popen is not None, "only a process this server started can be waited for"
+
+    def wait() -> None:
+        popen.wait()
+        on_exit()
+
+    threading.Thread(target=wait, name=f"wait-{popen.pid}", daemon=True).start()
 
 
 def signal_tree(pid: int, sig: int) -> None:

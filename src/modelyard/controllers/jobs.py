@@ -8,9 +8,11 @@ re-attaches to job processes that survived and fails, with a reason, those that 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -71,15 +73,56 @@ class JobController(ControlLoop):
         self.jobs_dir = settings.resolved_home / "jobs"
         self._procs: dict[str, ProcessRef] = {}
         self._terminated_at: dict[str, float] = {}
+        self._warm: ProcessRef | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         self.reattach()
+        self._keep_warm_process()
         self.start_loop()
 
     def stop(self) -> None:
         """Stop the controller only: job processes keep running and are re-attached later."""
         self.stop_loop()
+        warm, self._warm = self._warm, None
+        if warm is not None and warm.popen is not None:
+            # Not a job yet, so nothing is lost: end it now rather than after its imports.
+            warm.popen.terminate()
+            try:
+                warm.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                warm.popen.kill()
+
+    # -- the warm process the next job starts in -----------------------------------------
+    def _keep_warm_process(self) -> None:
+        if not self.settings.warm_job_process or (self._warm and self._warm.is_alive()):
+            return
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        self._warm = processes.spawn(
+            [sys.executable, "-m", "modelyard.runtime.warm"],
+            cwd=self.jobs_dir,
+            env=env,
+            log_path=self.jobs_dir / "warm.log",
+            stdin_pipe=True,
+        )
+
+    def _hand_to_warm_process(
+        self, work_dir: Path, log_file: Path, env: dict[str, str]
+    ) -> ProcessRef | None:
+        """Give the job to the waiting process; None when there is none to give it to."""
+        warm, self._warm = self._warm, None
+        if warm is None or warm.popen is None or warm.popen.stdin is None or not warm.is_alive():
+            return None
+        order = {"work_dir": str(work_dir), "log": str(log_file), "env": env}
+        try:
+            warm.popen.stdin.write((json.dumps(order) + "\n").encode())
+            warm.popen.stdin.close()
+        except OSError:
+            return None
+        processes.watch(warm, self.wake)
+        return warm
 
     # -- re-attach after a restart ---------------------------------------------------------
     def reattach(self) -> None:
@@ -181,14 +224,14 @@ class JobController(ControlLoop):
             },
         )
         transition(job, "Starting", "Launching the training process")
-        argv = [sys.executable, "-m", "modelyard.runtime.training", str(work_dir)]
-        ref = processes.spawn(
-            argv,
-            cwd=work_dir,
-            env=job_environment(self.settings, job, token),
-            log_path=layout.log_file,
-            on_exit=self.wake,
-        )
+        env = job_environment(self.settings, job, token)
+        ref = self._hand_to_warm_process(work_dir, layout.log_file, env)
+        if ref is None:
+            argv = [sys.executable, "-m", "modelyard.runtime.training", str(work_dir)]
+            ref = processes.spawn(
+                argv, cwd=work_dir, env=env, log_path=layout.log_file, on_exit=self.wake
+            )
+        self._keep_warm_process()
         self._procs[job.name] = ref
         job.work_dir = str(work_dir)
         job.pid = ref.pid
