@@ -25,7 +25,7 @@ it the early-stopping metric.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from modelyard.algorithms.base import (
 )
 from modelyard.algorithms.data import CSV, CSV_HEADER, LIBSVM, PARQUET, ChannelData, read_channel
 from modelyard.algorithms.metadata import read_model_metadata, write_model_metadata
+from modelyard.algorithms.xgboost_predict import DensePredictor
 from modelyard.errors import InvalidHyperparameters, InvalidRequest
 
 MODEL_FILE = "xgboost-model"
@@ -357,6 +358,9 @@ METRICS: tuple[MetricDefinition, ...] = tuple(
 )
 
 
+TRAIN_METRIC_ROWS = 100_000
+
+
 @dataclass
 class XGBoostModel:
     """What `load` returns."""
@@ -365,6 +369,10 @@ class XGBoostModel:
     objective: str
     num_class: int | None
     num_features: int
+    dense: DensePredictor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.dense = DensePredictor(self.booster)
 
 
 def _eval_metrics(hps: dict[str, Any]) -> list[str]:
@@ -475,6 +483,31 @@ class XGBoostAlgorithm(Algorithm):
         _check_labels(data.y, hps, channel)
         return data
 
+    @staticmethod
+    def _train_eval_set(
+        ctx: TrainingContext,
+        train: Any,
+        dtrain: xgb.DMatrix,
+        quantile: bool,
+        nthread: int,
+        hps: dict[str, Any],
+    ) -> xgb.DMatrix:
+        """What the per-round train:* metrics are computed on: the training set, or for a
+        large one a fixed random sample of it. Scoring every row every round cost a quarter
+        of the training time of a 1M-row job; a 100k-row sample estimates the same curve."""
+        rows = train.X.shape[0]
+        if rows <= TRAIN_METRIC_ROWS:
+            return dtrain
+        picked = np.sort(np.random.default_rng(hps["seed"]).choice(rows, TRAIN_METRIC_ROWS, False))
+        ctx.log(
+            f"train:* metrics are computed on a {TRAIN_METRIC_ROWS}-row random sample of the "
+            f"{rows} training rows"
+        )
+        features, labels = train.X[picked], train.y[picked]
+        if quantile:
+            return xgb.QuantileDMatrix(features, label=labels, nthread=nthread, ref=dtrain)
+        return xgb.DMatrix(features, label=labels, nthread=nthread)
+
     def train(self, ctx: TrainingContext) -> None:
         hps = self.validate(ctx.hyperparameters)  # idempotent on parsed values; fills defaults
         train = self._read(ctx, "train", hps)
@@ -501,7 +534,7 @@ class XGBoostAlgorithm(Algorithm):
             )
         else:
             dtrain = xgb.DMatrix(train.X, label=train.y, nthread=nthread)
-        evals = [(dtrain, "train")]
+        evals = [(self._train_eval_set(ctx, train, dtrain, quantile, nthread, hps), "train")]
         if validation is not None:
             if quantile:
                 dvalid: xgb.DMatrix = xgb.QuantileDMatrix(
@@ -597,10 +630,12 @@ class XGBoostAlgorithm(Algorithm):
                 f"got {features.shape[1]} feature columns; the model expects {model.num_features}",
                 {"num_features": features.shape[1], "expected": model.num_features},
             )
-        try:
-            scores = model.booster.inplace_predict(features, validate_features=False)
-        except xgb.core.XGBoostError:  # gblinear has no inplace prediction
-            scores = model.booster.predict(xgb.DMatrix(features), validate_features=False)
+        scores = model.dense.predict(features) if isinstance(features, np.ndarray) else None
+        if scores is None:
+            try:
+                scores = model.booster.inplace_predict(features, validate_features=False)
+            except xgb.core.XGBoostError:  # gblinear has no inplace prediction
+                scores = model.booster.predict(xgb.DMatrix(features), validate_features=False)
         scores = np.asarray(scores)
         if scores.ndim == 2 and scores.shape[1] > 1:  # multi:softprob
             labels = scores.argmax(axis=1)

@@ -43,7 +43,6 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class EndpointController(ControlLoop):
     name = "endpoint-controller"
-    interval = 0.25
 
     def __init__(
         self, db: Database, settings: Settings, storage_url: str, routes: RoutingTable
@@ -55,6 +54,7 @@ class EndpointController(ControlLoop):
         self.routes = routes
         self.dir = settings.resolved_home / "endpoints"
         self._launched_at: dict[int, float] = {}
+        self._settling = True
         self._http = httpx.Client(timeout=1.0)
 
     def start(self) -> None:
@@ -93,6 +93,18 @@ class EndpointController(ControlLoop):
                 elif endpoint.status == "InService":
                     warming.add(endpoint.name)
             self.routes.replace(ready, known={e.name for e in endpoints}, warming=warming)
+            self._settling = any(
+                e.status in ("Creating", "Deleting")
+                or any(i.status != "InService" for i in e.instances)
+                for e in endpoints
+                if e.status != "Failed"
+            )
+
+    @property
+    def interval(self) -> float:  # type: ignore[override]
+        """Tick fast while instances start; when all serve, a crash wakes the loop anyway
+        (for processes this server started) and a slower pass is enough for the rest."""
+        return 0.25 if self._settling else 1.0
 
     def _reconcile(self, session: Session, endpoint: Endpoint) -> list[Address]:
         ready: list[Address] = []

@@ -62,7 +62,6 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 class JobController(ControlLoop):
     name = "job-controller"
-    interval = 0.5
 
     def __init__(self, db: Database, settings: Settings, control_url: str, storage_url: str):
         super().__init__()
@@ -169,6 +168,14 @@ class JobController(ControlLoop):
                     break  # first come, first served: a big job is not starved by small ones
                 self._launch(session, job)
                 used += job.cpus
+            if used == 0:
+                # Only on an idle machine: its imports would slow a running job's start.
+                self._keep_warm_process()
+
+    @property
+    def interval(self) -> float:  # type: ignore[override]
+        """Tick often while jobs run; process exits and new jobs wake the loop anyway."""
+        return 0.5 if self._procs else 2.0
 
     def _watch(self, session: Session, job: TrainingJob) -> bool:
         """Enforce stop and max runtime; finish the job if its process ended. True if running."""
@@ -224,6 +231,10 @@ class JobController(ControlLoop):
             },
         )
         transition(job, "Starting", "Launching the training process")
+        job.work_dir = str(work_dir)
+        job.token_hash = auth.hash_token(token)
+        # Committed before the process exists: its first report must find its token.
+        session.commit()
         env = job_environment(self.settings, job, token)
         ref = self._hand_to_warm_process(work_dir, layout.log_file, env)
         if ref is None:
@@ -231,12 +242,9 @@ class JobController(ControlLoop):
             ref = processes.spawn(
                 argv, cwd=work_dir, env=env, log_path=layout.log_file, on_exit=self.wake
             )
-        self._keep_warm_process()
         self._procs[job.name] = ref
-        job.work_dir = str(work_dir)
         job.pid = ref.pid
         job.pid_started_at = ref.started_at
-        job.token_hash = auth.hash_token(token)
         logger.info("launched training job %s (pid %s, %s CPU)", job.name, ref.pid, job.cpus)
 
     def _finish(

@@ -23,7 +23,11 @@ FLUSH_EVERY_SECONDS = 1.0
 class Reporter:
     def __init__(self, control_url: str, job_name: str, token: str) -> None:
         self._client = httpx.Client(
-            base_url=control_url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0
+            base_url=control_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10.0,
+            # Loading the CA bundle costs 20-30 ms of a job's start; plain HTTP needs none.
+            verify=not control_url.startswith("http://"),
         )
         self._path = f"/api/v1/training-jobs/{job_name}/report"
         self._buffer: list[dict[str, Any]] = []

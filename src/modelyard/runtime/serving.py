@@ -302,15 +302,13 @@ def _tune_gc() -> None:
 
     Everything allocated while loading (the model, numpy, xgboost, uvicorn's modules) is
     long-lived: one full collection, then gc.freeze() moves it to the permanent generation so
-    later collections never traverse it again. The generation-0 threshold goes from 700 to
-    50,000 allocations, so the few dozen containers a request creates trigger a (cheap, young
-    objects only) collection every ~1000 requests instead of every ~15. Reference counting
-    still frees everything that is not in a cycle immediately.
+    later collections never traverse it again. The thresholds stay at Python's defaults:
+    raising generation 0's to 50,000 was measured to make each collection large (2.5 ms on
+    average, 38 ms at worst) and the p99 at one connection 15-25x worse, since every request
+    leaves some cyclic garbage; frequent young collections cost 0.13 ms each.
     """
     gc.collect()
     gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(50_000, gen1, gen2)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -27,6 +27,12 @@ def preload() -> None:
             pass
 
 
+def exit_now(code: int) -> None:
+    from modelyard.runtime.training import exit_now as exit_job
+
+    exit_job(code)
+
+
 def become_job(order: dict[str, str | dict[str, str]]) -> int:
     from modelyard.runtime.training import run
 
@@ -51,7 +57,7 @@ def main() -> None:
     line = sys.stdin.readline()
     if not line.strip():
         raise SystemExit(0)  # the control plane stopped before it needed this process
-    raise SystemExit(become_job(json.loads(line)))
+    exit_now(become_job(json.loads(line)))
 
 
 if __name__ == "__main__":

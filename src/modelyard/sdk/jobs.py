@@ -12,7 +12,7 @@ from modelyard.errors import UnexpectedStatusException
 from modelyard.sdk.session import Session
 
 TERMINAL = ("Completed", "Failed", "Stopped")
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 
 
 class TrainingJob:
