@@ -73,7 +73,7 @@ def test_unsupported_content_type_lists_the_allowed_ones(tmp_path: Path) -> None
 def test_csv_label_first_no_header(tmp_path: Path) -> None:
     write(tmp_path / "train.csv", "1,0.5,2\n0,1.5,-3e2\n")
     X, y = read_channel(tmp_path, "text/csv")
-    assert X.dtype == np.float32 and X.flags.c_contiguous
+    assert X.dtype == np.float32 and (X.flags.c_contiguous or X.flags.f_contiguous)
     np.testing.assert_array_equal(X, [[0.5, 2], [1.5, -300]])
     np.testing.assert_array_equal(y, [1, 0])
 

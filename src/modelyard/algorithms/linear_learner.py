@@ -357,7 +357,9 @@ class LinearLearnerAlgorithm(Algorithm):
                     f"channel {channel!r}: {kind} labels must be integers 0 .. {k - 1}",
                     {"channel": channel},
                 )
-        return data
+        # Row-major, as scikit-learn users hand it: the solvers' sums then run in the same
+        # order as theirs, so the model equals the library's to the last bit.
+        return data._replace(X=np.ascontiguousarray(data.X))
 
     def build_estimator(self, hps: dict[str, Any], rows: int) -> Any:
         """The unfitted scikit-learn estimator for validated hyperparameters and `rows` rows."""

@@ -35,6 +35,14 @@ class ProcessRef:
         return None
 
 
+def create_time(pid: int) -> float:
+    """When the process started (seconds since the epoch); 0.0 if it is already gone."""
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
 def is_alive(pid: int, started_at: float | None) -> bool:
     try:
         proc = psutil.Process(pid)
@@ -52,7 +60,6 @@ def spawn(
     env: Mapping[str, str],
     log_path: Path,
     on_exit: Callable[[], None] | None = None,
-    stdin_pipe: bool = False,
 ) -> ProcessRef:
     """Start argv in a new session (its own process group) with stdout+stderr to log_path.
 
@@ -67,7 +74,7 @@ def spawn(
             env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
             close_fds=True,
         )

@@ -8,11 +8,9 @@ re-attaches to job processes that survived and fails, with a reason, those that 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from modelyard.compute import processes
+from modelyard.compute.launcher import JobLauncher
 from modelyard.compute.processes import ProcessRef
 from modelyard.controllers.loop import ControlLoop
 from modelyard.runtime.layout import JobLayout, write_json
@@ -35,9 +34,14 @@ logger = logging.getLogger("modelyard.jobs")
 LOG_TAIL_LINES = 10
 
 
+def launcher_environment() -> dict[str, str]:
+    """The machine's environment minus every modelyard setting (the token, database URL...)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+
+
 def job_environment(settings: Settings, job: TrainingJob, token: str) -> dict[str, str]:
     """The job's environment: the machine's, minus every modelyard secret, plus the job's own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    env = launcher_environment()
     env.update(job.environment)
     env.update(
         {
@@ -72,56 +76,24 @@ class JobController(ControlLoop):
         self.jobs_dir = settings.resolved_home / "jobs"
         self._procs: dict[str, ProcessRef] = {}
         self._terminated_at: dict[str, float] = {}
-        self._warm: ProcessRef | None = None
+        self._launcher = JobLauncher(
+            self.jobs_dir,
+            {**launcher_environment(), "PYTHONUNBUFFERED": "1"},
+            self.jobs_dir / "launcher.log",
+            on_exit=lambda pid, code: self.wake(),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         self.reattach()
-        self._keep_warm_process()
+        if self.settings.warm_job_process:
+            self._launcher.start()
         self.start_loop()
 
     def stop(self) -> None:
         """Stop the controller only: job processes keep running and are re-attached later."""
         self.stop_loop()
-        warm, self._warm = self._warm, None
-        if warm is not None and warm.popen is not None:
-            # Not a job yet, so nothing is lost: end it now rather than after its imports.
-            warm.popen.terminate()
-            try:
-                warm.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                warm.popen.kill()
-
-    # -- the warm process the next job starts in -----------------------------------------
-    def _keep_warm_process(self) -> None:
-        if not self.settings.warm_job_process or (self._warm and self._warm.is_alive()):
-            return
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-        env["PYTHONUNBUFFERED"] = "1"
-        self._warm = processes.spawn(
-            [sys.executable, "-m", "modelyard.runtime.warm"],
-            cwd=self.jobs_dir,
-            env=env,
-            log_path=self.jobs_dir / "warm.log",
-            stdin_pipe=True,
-        )
-
-    def _hand_to_warm_process(
-        self, work_dir: Path, log_file: Path, env: dict[str, str]
-    ) -> ProcessRef | None:
-        """Give the job to the waiting process; None when there is none to give it to."""
-        warm, self._warm = self._warm, None
-        if warm is None or warm.popen is None or warm.popen.stdin is None or not warm.is_alive():
-            return None
-        order = {"work_dir": str(work_dir), "log": str(log_file), "env": env}
-        try:
-            warm.popen.stdin.write((json.dumps(order) + "\n").encode())
-            warm.popen.stdin.close()
-        except OSError:
-            return None
-        processes.watch(warm, self.wake)
-        return warm
+        self._launcher.stop()
 
     # -- re-attach after a restart ---------------------------------------------------------
     def reattach(self) -> None:
@@ -168,9 +140,8 @@ class JobController(ControlLoop):
                     break  # first come, first served: a big job is not starved by small ones
                 self._launch(session, job)
                 used += job.cpus
-            if used == 0:
-                # Only on an idle machine: its imports would slow a running job's start.
-                self._keep_warm_process()
+            if self.settings.warm_job_process and used == 0 and not self._launcher.alive():
+                self._launcher.start()  # it died; bring it back while no job needs the cores
 
     @property
     def interval(self) -> float:  # type: ignore[override]
@@ -182,13 +153,7 @@ class JobController(ControlLoop):
         ref = self._procs.get(job.name) or ProcessRef(job.pid or 0, job.pid_started_at or 0.0)
         self._procs[job.name] = ref
         if not ref.is_alive():
-            self._finish(
-                session,
-                job,
-                exit_code=ref.exit_code(),
-                interrupted=ref.popen is None
-                and not JobLayout(Path(job.work_dir or ".")).result_file.exists(),
-            )
+            self._finish(session, job, exit_code=self._exit_code(ref), interrupted=False)
             return False
         started = job.pid_started_at or time.time()
         if job.status == "InProgress" and time.time() - started > job.max_runtime_seconds:
@@ -236,7 +201,7 @@ class JobController(ControlLoop):
         # Committed before the process exists: its first report must find its token.
         session.commit()
         env = job_environment(self.settings, job, token)
-        ref = self._hand_to_warm_process(work_dir, layout.log_file, env)
+        ref = self._fork_from_launcher(work_dir, layout.log_file, env)
         if ref is None:
             argv = [sys.executable, "-m", "modelyard.runtime.training", str(work_dir)]
             ref = processes.spawn(
@@ -246,6 +211,18 @@ class JobController(ControlLoop):
         job.pid = ref.pid
         job.pid_started_at = ref.started_at
         logger.info("launched training job %s (pid %s, %s CPU)", job.name, ref.pid, job.cpus)
+
+    def _fork_from_launcher(
+        self, work_dir: Path, log_file: Path, env: dict[str, str]
+    ) -> ProcessRef | None:
+        pid = self._launcher.launch({"work_dir": str(work_dir), "log": str(log_file), "env": env})
+        if pid is None:
+            return None
+        return ProcessRef(pid, processes.create_time(pid))
+
+    def _exit_code(self, ref: ProcessRef) -> int | None:
+        code = ref.exit_code()
+        return code if code is not None else self._launcher.exit_codes.pop(ref.pid, None)
 
     def _finish(
         self, session: Session, job: TrainingJob, exit_code: int | None, interrupted: bool
@@ -281,9 +258,12 @@ class JobController(ControlLoop):
                     "ended while the control plane was down and left no result"
                 )
             else:
+                how = "ended" if exit_code is None else f"exited with code {exit_code}"
+                if exit_code is not None and exit_code < 0:
+                    how = f"was killed by signal {-exit_code}"
                 job.failure_reason = (
-                    f"AlgorithmError: the training process exited with code "
-                    f"{exit_code}" + (f"; last log lines:\n{tail}" if tail else "")
+                    f"AlgorithmError: the training process {how} without reporting a result"
+                    + (f"; last log lines:\n{tail}" if tail else "")
                 )
             close_transitions(job, "Failed", "Training job failed")
         job.ended_at = utcnow()

@@ -1,25 +1,38 @@
-"""A job process started before its job, with Python and the algorithms' libraries loaded.
+"""The job launcher: one process with Python and the algorithms' libraries loaded, forking
+a training process per job.
 
-Importing numpy, pyarrow, xgboost and scikit-learn takes most of a second, longer than the
-rest of a small job's start. The job controller keeps one of these processes waiting; when a
-job is launched it writes one line to its stdin — the work dir, the log file and the job's
-environment — and the process becomes that job's training process (`runtime.training.run`).
-If the control plane goes away first, stdin closes and the process exits.
+Importing numpy, pyarrow, xgboost and scikit-learn takes about a second, longer than the rest
+of a small job's start, and re-importing them for each job (or preparing a spare process
+while a job runs) competes with running jobs for the cores. So the control plane starts this
+launcher once; for each job it writes one line to the launcher's stdin — the work dir, the log
+file and the job's environment — and the launcher forks a child that becomes the job's
+training process (`runtime.training.run`) in a session of its own. The launcher answers on
+stdout with `started PID` and, when a child ends, `exited PID CODE`. No computation runs here
+before a fork, so no library thread pool exists yet to be broken by it. When the control
+plane goes away, stdin closes and the launcher exits; running jobs carry on.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import selectors
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def preload() -> None:
+    import httpx
+
     from modelyard.algorithms.registry import algorithm_names, get_algorithm
     from modelyard.runtime import training  # noqa: F401 - imported for its dependencies
     from modelyard.storage import open_store  # noqa: F401
 
+    # The first client imports its transport (httpcore, h11, ssl setup): 80 ms a job if left
+    # to each child.
+    httpx.Client(verify=False).close()
     for name in algorithm_names():
         try:
             get_algorithm(name)
@@ -27,37 +40,81 @@ def preload() -> None:
             pass
 
 
-def exit_now(code: int) -> None:
-    from modelyard.runtime.training import exit_now as exit_job
-
-    exit_job(code)
-
-
-def become_job(order: dict[str, str | dict[str, str]]) -> int:
+def become_job(order: dict[str, Any]) -> int:
+    """In the forked child: take the job's environment, directory and log, then run it."""
     from modelyard.runtime.training import run
 
-    env = order["env"]
-    assert isinstance(env, dict)
+    os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.environ.clear()
-    os.environ.update(env)
-    work_dir = Path(str(order["work_dir"]))
+    os.environ.update(order["env"])
+    work_dir = Path(order["work_dir"])
     os.chdir(work_dir)
-    log = os.open(str(order["log"]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
+    os.close(null)
     return run(work_dir)
+
+
+def reap(say: Any) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        say(f"exited {pid} {os.waitstatus_to_exitcode(status)}")
+
+
+def serve() -> None:
+    """Fork a job per order line until stdin closes."""
+    from modelyard.runtime.training import exit_now
+
+    def say(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ, "order")
+    selector.register(wake_read, selectors.EVENT_READ, "child")
+    pending = b""
+    say("ready")
+    while True:
+        for key, _ in selector.select():
+            if key.data == "child":
+                os.read(wake_read, 4096)
+                reap(say)
+                continue
+            chunk = os.read(0, 65536)
+            if not chunk:
+                return  # the control plane is gone
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                pid = os.fork()
+                if pid == 0:
+                    code = 1
+                    try:
+                        selector.close()
+                        signal.set_wakeup_fd(-1)
+                        code = become_job(json.loads(line))
+                    finally:
+                        exit_now(code)  # a child never returns to this loop
+                say(f"started {pid}")
 
 
 def main() -> None:
     preload()
-    print("warm job process ready", flush=True)
-    line = sys.stdin.readline()
-    if not line.strip():
-        raise SystemExit(0)  # the control plane stopped before it needed this process
-    exit_now(become_job(json.loads(line)))
+    serve()
 
 
 if __name__ == "__main__":
