@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.errors import InvalidHyperparameters
+from modelyard.errors import InvalidHyperparameters, InvalidRequest
 
 REQUIRED: Any = object()
 """Sentinel default of a hyperparameter the user must give."""
@@ -229,6 +229,34 @@ class Algorithm(ABC):
     @abstractmethod
     def predict(self, model: Any, features: np.ndarray) -> Prediction:
         """Predict for a 2-D float array of feature rows (no label column)."""
+
+    def read_labelled(
+        self,
+        ctx: TrainingContext,
+        channel: str,
+        hps: dict[str, Any],
+        num_features: int | None = None,
+    ) -> Any:
+        """Read a supervised channel (features and label) in any content type this algorithm
+        accepts; a channel without a label column is a ClientError naming it."""
+        from modelyard.algorithms.data import CSV, read_channel
+
+        content_type = ctx.content_types.get(channel) or CSV
+        data = read_channel(
+            ctx.channels[channel],
+            content_type,
+            label=hps.get("label"),
+            allowed=self.content_types,
+            num_features=num_features,
+            channel=channel,
+        )
+        if data.y is None:
+            raise InvalidRequest(
+                f"channel {channel!r}: {self.name} needs a label column, but the content "
+                f"type {content_type!r} says there is none",
+                {"channel": channel},
+            )
+        return data
 
     def num_features(self, model: Any) -> int | None:
         """How many feature columns the model expects, to reject a wrong request early."""

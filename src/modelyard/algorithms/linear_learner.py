@@ -75,7 +75,7 @@ from modelyard.algorithms.base import (
     Prediction,
     TrainingContext,
 )
-from modelyard.algorithms.data import CSV, CSV_HEADER, PARQUET, ChannelData, read_channel
+from modelyard.algorithms.data import CSV, CSV_HEADER, PARQUET, ChannelData
 from modelyard.algorithms.metadata import write_model_metadata
 from modelyard.errors import InvalidHyperparameters, InvalidRequest
 
@@ -333,21 +333,7 @@ class LinearLearnerAlgorithm(Algorithm):
     def _read(
         self, ctx: TrainingContext, channel: str, hps: dict[str, Any], num_features: int | None
     ) -> ChannelData:
-        content_type = ctx.content_types.get(channel) or CSV
-        data = read_channel(
-            ctx.channels[channel],
-            content_type,
-            label=hps["label"],
-            allowed=self.content_types,
-            num_features=num_features,
-            channel=channel,
-        )
-        if data.y is None:
-            raise InvalidRequest(
-                f"channel {channel!r}: linear-learner needs a label column, but the content "
-                f"type {content_type!r} says there is none",
-                {"channel": channel},
-            )
+        data = self.read_labelled(ctx, channel, hps, num_features)
         kind = hps["predictor_type"]
         y = data.y
         if kind != REGRESSOR:

@@ -40,7 +40,7 @@ from modelyard.algorithms.base import (
     Prediction,
     TrainingContext,
 )
-from modelyard.algorithms.data import CSV, CSV_HEADER, LIBSVM, PARQUET, ChannelData, read_channel
+from modelyard.algorithms.data import CSV, CSV_HEADER, LIBSVM, PARQUET, ChannelData
 from modelyard.algorithms.metadata import read_model_metadata, write_model_metadata
 from modelyard.algorithms.xgboost_predict import DensePredictor
 from modelyard.errors import InvalidHyperparameters, InvalidRequest
@@ -465,21 +465,7 @@ class XGBoostAlgorithm(Algorithm):
         hps: dict[str, Any],
         num_features: int | None = None,
     ) -> ChannelData:
-        content_type = ctx.content_types.get(channel) or CSV
-        data = read_channel(
-            ctx.channels[channel],
-            content_type,
-            label=hps["label"],
-            allowed=self.content_types,
-            num_features=num_features,
-            channel=channel,
-        )
-        if data.y is None:
-            raise InvalidRequest(
-                f"channel {channel!r}: xgboost needs a label column, but the content type "
-                f"{content_type!r} says there is none",
-                {"channel": channel},
-            )
+        data = self.read_labelled(ctx, channel, hps, num_features)
         _check_labels(data.y, hps, channel)
         return data
 
