@@ -13,11 +13,13 @@ from modelyard._version import __version__
 
 if TYPE_CHECKING:
     from modelyard.sdk.estimator import Estimator
+    from modelyard.sdk.frameworks import PyTorch, SKLearn, XGBoost
     from modelyard.sdk.inputs import TrainingInput
     from modelyard.sdk.jobs import TrainingJob
     from modelyard.sdk.model import Model
     from modelyard.sdk.predictor import Predictor
     from modelyard.sdk.session import Session
+    from modelyard.tracking import log_metric
 
 _PUBLIC = {
     "Estimator": "modelyard.sdk.estimator",
@@ -27,17 +29,25 @@ _PUBLIC = {
     "TrainingInput": "modelyard.sdk.inputs",
     "TrainingJob": "modelyard.sdk.jobs",
     "errors": "modelyard.errors",
+    "log_metric": "modelyard.tracking",
+    "SKLearn": "modelyard.sdk.frameworks",
+    "XGBoost": "modelyard.sdk.frameworks",
+    "PyTorch": "modelyard.sdk.frameworks",
 }
 
 __all__ = [
     "Estimator",
     "Model",
     "Predictor",
+    "PyTorch",
+    "SKLearn",
     "Session",
     "TrainingInput",
     "TrainingJob",
+    "XGBoost",
     "__version__",
     "errors",
+    "log_metric",
 ]
 
 

@@ -100,6 +100,17 @@ def watch(ref: ProcessRef, on_exit: Callable[[], None]) -> None:
     threading.Thread(target=wait, name=f"wait-{popen.pid}", daemon=True).start()
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process is left in the process group (a job's session leader's group)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def signal_tree(pid: int, sig: int) -> None:
     """Send sig to the process group the process leads, and to any descendants outside it."""
     try:

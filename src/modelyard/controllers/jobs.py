@@ -39,7 +39,7 @@ def launcher_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
 
 
-def job_environment(settings: Settings, job: TrainingJob, token: str) -> dict[str, str]:
+def job_environment(job: TrainingJob, token: str, control_url: str) -> dict[str, str]:
     """The job's environment: the machine's, minus every modelyard secret, plus the job's own."""
     env = launcher_environment()
     env.update(job.environment)
@@ -47,7 +47,9 @@ def job_environment(settings: Settings, job: TrainingJob, token: str) -> dict[st
         {
             "PYTHONUNBUFFERED": "1",
             "TRAINING_JOB_NAME": job.name,
+            # The job's own credentials: they report on this job and nothing else.
             "MODELYARD_JOB_TOKEN": token,
+            "MODELYARD_JOB_CONTROL_URL": control_url,
         }
     )
     return env
@@ -153,8 +155,12 @@ class JobController(ControlLoop):
         ref = self._procs.get(job.name) or ProcessRef(job.pid or 0, job.pid_started_at or 0.0)
         self._procs[job.name] = ref
         if not ref.is_alive():
-            self._finish(session, job, exit_code=self._exit_code(ref), interrupted=False)
-            return False
+            if job.status != "Stopping" or not processes.group_alive(ref.pid):
+                processes.kill(ref.pid)  # nothing of a finished job outlives it
+                self._finish(session, job, exit_code=self._exit_code(ref), interrupted=False)
+                return False
+            # Stopping: the job's main process went on SIGTERM but something it started
+            # ignores it; that gets SIGKILL when the grace period is over, below.
         started = job.pid_started_at or time.time()
         if job.status == "InProgress" and time.time() - started > job.max_runtime_seconds:
             job.status = "Stopping"
@@ -184,6 +190,8 @@ class JobController(ControlLoop):
             {
                 "name": job.name,
                 "algorithm": job.algorithm,
+                "script": job.script,
+                "metric_definitions": job.metric_definitions or [],
                 "hyperparameters": job.hyperparameters,
                 "channels": job.input_data_config,
                 "output_path": job.output_path,
@@ -200,7 +208,7 @@ class JobController(ControlLoop):
         job.token_hash = auth.hash_token(token)
         # Committed before the process exists: its first report must find its token.
         session.commit()
-        env = job_environment(self.settings, job, token)
+        env = job_environment(job, token, self.control_url)
         ref = self._fork_from_launcher(work_dir, layout.log_file, env)
         if ref is None:
             argv = [sys.executable, "-m", "modelyard.runtime.training", str(work_dir)]

@@ -21,6 +21,7 @@ from typing import Any
 from modelyard.errors import InvalidRequest, ModelyardError
 from modelyard.runtime.layout import JobLayout, write_json
 from modelyard.runtime.reporter import Reporter
+from modelyard.runtime.script_mode import ScriptFailed, run_script
 
 
 def log(message: str) -> None:
@@ -92,20 +93,21 @@ def fetch_channels(layout: JobLayout, spec: dict[str, Any]) -> dict[str, Path]:
     return channels
 
 
-def pack_and_upload(layout: JobLayout, spec: dict[str, Any]) -> str:
+def pack_and_upload(layout: JobLayout, spec: dict[str, Any], source: Path, name: str) -> str:
+    """Pack a directory into <output_path>/<job>/output/<name> and upload it; its URI."""
     from modelyard.storage import open_store, parse_s3_uri
 
-    archive = layout.output_dir / "model.tar.gz"
+    archive = layout.root / name
     with tarfile.open(archive, "w:gz", compresslevel=6) as tar:
-        for path in sorted(layout.model_dir.rglob("*")):
-            tar.add(path, arcname=str(path.relative_to(layout.model_dir)), recursive=False)
-    model_uri = f"{spec['output_path'].rstrip('/')}/{spec['name']}/output/model.tar.gz"
-    bucket, key = parse_s3_uri(model_uri)
+        for path in sorted(source.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(source)), recursive=False)
+    uri = f"{spec['output_path'].rstrip('/')}/{spec['name']}/output/{name}"
+    bucket, key = parse_s3_uri(uri)
     open_store(spec["storage_url"]).upload_file(
         archive, bucket, key, content_type="application/x-gzip"
     )
-    log(f"model artifact: {model_uri} ({archive.stat().st_size} bytes)")
-    return model_uri
+    log(f"{name}: {uri} ({archive.stat().st_size} bytes)")
+    return uri
 
 
 class Preload:
@@ -158,6 +160,8 @@ def train_builtin(
 
 
 def failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, ScriptFailed):
+        return str(exc)
     if isinstance(exc, InvalidRequest):
         return f"ClientError: {exc.message}"
     if isinstance(exc, ModelyardError):
@@ -172,23 +176,29 @@ def run(work_dir: Path) -> int:
         spec["control_url"], spec["name"], os.environ.get("MODELYARD_JOB_TOKEN", "")
     )
     started = time.monotonic()
-    preload = Preload(spec["algorithm"])
+    preload = Preload(spec["algorithm"]) if spec.get("algorithm") else None
     try:
         layout.create()
         write_configs(layout, spec)
         reporter.status("Downloading", "Downloading input data")
         channels = fetch_channels(layout, spec)
         reporter.status("Training", "Training in progress")
-        log(f"training {spec['algorithm']} with {spec['num_cpus']} CPU(s)")
-        train_builtin(layout, spec, channels, reporter, preload)
+        if preload is not None:
+            log(f"training {spec['algorithm']} with {spec['num_cpus']} CPU(s)")
+            train_builtin(layout, spec, channels, reporter, preload)
+        else:
+            run_script(layout, spec, channels, reporter.metric, log)
         reporter.flush()
         reporter.status("Uploading", "Uploading generated training model")
-        model_uri = pack_and_upload(layout, spec)
+        model_uri = pack_and_upload(layout, spec, layout.model_dir, "model.tar.gz")
+        if any(p.is_file() for p in layout.output_data_dir.rglob("*")):
+            pack_and_upload(layout, spec, layout.output_data_dir, "output.tar.gz")
         write_json(layout.result_file, {"status": "Completed", "model_artifact": model_uri})
         log(f"completed in {time.monotonic() - started:.1f}s")
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must leave a reason behind
-        traceback.print_exc()
+        if not isinstance(exc, ScriptFailed):
+            traceback.print_exc()
         reason = (
             layout.failure_file.read_text().strip()
             if layout.failure_file.exists()

@@ -16,9 +16,28 @@ class Channel(Strict):
     content_type: str = "text/csv"
 
 
+class ScriptSpec(Strict):
+    """Script mode: the user's own training code, run as SageMaker's framework containers do."""
+
+    entry_point: str = Field(description="The script to run, relative to the source dir.")
+    source_dir: str = Field(description="s3:// URI of sourcedir.tar.gz holding the code.")
+    framework: str | None = Field(default=None, description="sklearn, xgboost or pytorch.")
+    framework_version: str | None = None
+    py_version: str | None = None
+
+
+class MetricDefinitionSpec(Strict):
+    """SageMaker's metric_definitions: the first group of regex, in a log line, is the value."""
+
+    name: str
+    regex: str
+
+
 class CreateTrainingJob(Strict):
     name: str
-    algorithm: str
+    algorithm: str | None = None
+    script: ScriptSpec | None = None
+    metric_definitions: list[MetricDefinitionSpec] = []
     hyperparameters: dict[str, Any] = {}
     inputs: list[Channel] = []
     output_path: str | None = None
@@ -64,6 +83,8 @@ class TrainingJobDescription(Strict):
     secondary_status: str
     failure_reason: str | None = None
     algorithm: str | None
+    script: ScriptSpec | None = None
+    metric_definitions: list[MetricDefinitionSpec] = []
     hyperparameters: dict[str, str]
     inputs: list[Channel]
     output_path: str

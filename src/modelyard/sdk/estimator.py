@@ -1,8 +1,15 @@
-"""Estimator: train a built-in algorithm on a modelyard server, SageMaker-style."""
+"""Estimator: train a built-in algorithm, or your own script, on a modelyard server.
+
+`Estimator(algorithm="xgboost", ...)` trains a built-in algorithm. `Estimator(entry_point=...,
+source_dir=...)` (and the framework estimators in `sdk.frameworks`) runs the user's own script
+the way SageMaker's script mode does.
+"""
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 from modelyard.errors import ModelyardError
@@ -13,6 +20,7 @@ from modelyard.sdk.model import Model
 from modelyard.sdk.predictor import Predictor
 from modelyard.sdk.serializers import BaseSerializer
 from modelyard.sdk.session import Session
+from modelyard.sdk.source import pack_source, temporary_dir
 from modelyard.services.names import unique_name
 
 DEFAULT_MAX_RUN = 24 * 60 * 60
@@ -49,6 +57,15 @@ class Estimator:
         sagemaker_session: Session | None = None,
         *,
         session: Session | None = None,
+        entry_point: str | None = None,
+        source_dir: str | None = None,
+        dependencies: list[str] | None = None,
+        metric_definitions: list[dict[str, str]] | None = None,
+        framework: str | None = None,
+        framework_version: str | None = None,
+        py_version: str | None = None,
+        distribution: dict[str, Any] | None = None,
+        checkpoint_s3_uri: str | None = None,
         **aws_only: Any,
     ) -> None:
         unknown = sorted(set(aws_only) - set(AWS_ONLY))
@@ -58,12 +75,28 @@ class Estimator:
             warnings.warn(
                 f"ignored on modelyard (AWS-only): {', '.join(sorted(aws_only))}", stacklevel=2
             )
-        if algorithm is None:
+        if (algorithm is None) == (entry_point is None):
             raise ModelyardError(
-                "Estimator needs algorithm=..., e.g. 'xgboost' or "
-                "'linear-learner' (see 'modelyard algorithms list')"
+                "Estimator needs either algorithm=... (a built-in such as 'xgboost' or "
+                "'linear-learner', see 'modelyard algorithms list') or entry_point=... (your "
+                "own training script), not both"
             )
+        for name, value in (
+            ("distribution", distribution),
+            ("checkpoint_s3_uri", checkpoint_s3_uri),
+        ):
+            if value:
+                raise ModelyardError(f"{name} is not supported by this modelyard version yet")
+        if entry_point is not None and instance_count != 1:
+            raise ModelyardError("script mode runs on one instance in this modelyard version")
         self.algorithm = algorithm
+        self.entry_point = entry_point
+        self.source_dir = source_dir
+        self.dependencies = dependencies or []
+        self.metric_definitions = metric_definitions or []
+        self.framework = framework
+        self.framework_version = framework_version
+        self.py_version = py_version
         self._hyperparameters: dict[str, Any] = dict(hyperparameters or {})
         self.instance_type = instance_type
         self.instance_count = instance_count
@@ -86,7 +119,36 @@ class Estimator:
         self._hyperparameters.update(kwargs)
 
     def hyperparameters(self) -> dict[str, str]:
+        if self.entry_point is not None:
+            # Script mode: JSON-encoded, as the SageMaker SDK sends them (the job decodes).
+            return {k: json.dumps(v) for k, v in self._hyperparameters.items()}
         return {k: str(v) for k, v in self._hyperparameters.items()}
+
+    def _script(self, session: Session, job_name: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """Upload the code; the job's script spec and the framework hyperparameters."""
+        assert self.entry_point is not None
+        base = (self.output_path or f"s3://{session.default_bucket()}").rstrip("/")
+        uri = f"{base}/{job_name}/source/sourcedir.tar.gz"
+        bucket, key = uri[len("s3://") :].split("/", 1)
+        with temporary_dir() as tmp:
+            archive, inside = pack_source(
+                self.entry_point, self.source_dir, self.dependencies, Path(tmp)
+            )
+            session.upload_file(archive, bucket, key)
+        spec = {
+            "entry_point": inside,
+            "source_dir": uri,
+            "framework": self.framework,
+            "framework_version": self.framework_version,
+            "py_version": self.py_version,
+        }
+        return spec, {
+            "sagemaker_program": json.dumps(inside),
+            "sagemaker_submit_directory": json.dumps(uri),
+            "sagemaker_container_log_level": "20",
+            "sagemaker_job_name": json.dumps(job_name),
+            "sagemaker_region": json.dumps("local"),
+        }
 
     # -- training -------------------------------------------------------------------------
     def fit(
@@ -97,13 +159,24 @@ class Estimator:
         job_name: str | None = None,
     ) -> None:
         session = self._session()
-        name = job_name or unique_name(self.base_job_name or self.algorithm)
+        base = self.base_job_name or self.algorithm or self.framework or "script"
+        name = job_name or unique_name(base)
+        hyperparameters = self.hyperparameters()
+        script = None
+        if self.entry_point is not None:
+            script, framework_params = self._script(session, name)
+            hyperparameters.update(framework_params)
         session.client.post(
             "/api/v1/training-jobs",
             json={
                 "name": name,
                 "algorithm": self.algorithm,
-                "hyperparameters": self.hyperparameters(),
+                "script": script,
+                "metric_definitions": [
+                    {"name": d.get("Name", d.get("name")), "regex": d.get("Regex", d.get("regex"))}
+                    for d in self.metric_definitions
+                ],
+                "hyperparameters": hyperparameters,
                 "inputs": channels_from(inputs),
                 "output_path": self.output_path,
                 "instance_type": self.instance_type,
@@ -142,9 +215,20 @@ class Estimator:
     ) -> Estimator:
         session = session or sagemaker_session or Session()
         description = session.describe_training_job(training_job_name)
-        estimator = cls(
+        script = description.get("script") or {}
+        hyperparameters = description["hyperparameters"]
+        if script:
+            hyperparameters = {
+                k: json.loads(v)
+                for k, v in hyperparameters.items()
+                if not k.startswith("sagemaker_")
+            }
+        estimator = Estimator(
             algorithm=description["algorithm"],
-            hyperparameters=description["hyperparameters"],
+            entry_point=script.get("entry_point"),
+            framework=script.get("framework"),
+            framework_version=script.get("framework_version"),
+            hyperparameters=hyperparameters,
             instance_type=description["instance_type"],
             instance_count=description["instance_count"],
             output_path=description["output_path"],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -20,12 +22,15 @@ from modelyard.schemas.training import (
     FinalMetric,
     JobReport,
     LogChunk,
+    MetricDefinitionSpec,
     MetricPointOut,
+    ScriptSpec,
     StatusTransition,
     TrainingJobDescription,
     TrainingJobSummary,
 )
 from modelyard.services import auth, crud
+from modelyard.services.frameworks import installed_version, version_note
 from modelyard.services.names import validate_name
 from modelyard.settings import Settings
 from modelyard.storage import ObjectStore, parse_s3_uri
@@ -76,19 +81,38 @@ class TrainingJobs:
     # -- create ---------------------------------------------------------------------------
     def create(self, request: CreateTrainingJob) -> TrainingJobDescription:
         validate_name(request.name, "training job name")
-        algorithm = self._algorithm(request.algorithm)
-        algorithm.validate(request.hyperparameters)
+        script = None
+        if (request.algorithm is None) == (request.script is None):
+            raise InvalidRequest(
+                "give exactly one of algorithm (a built-in, e.g. xgboost) or script "
+                "(entry_point and source_dir of your own code)",
+                {"field": "algorithm"},
+            )
         cpus = cpus_for(request.instance_type, self.settings.cpu_slots)
-        self._check_channels(
-            request.inputs, algorithm.required_channels, algorithm.optional_channels
-        )
+        for definition in request.metric_definitions:
+            check_metric_regex(definition.name, definition.regex)
+        if request.algorithm is not None:
+            algorithm = self._algorithm(request.algorithm)
+            algorithm.validate(request.hyperparameters)
+            self._check_channels(
+                request.inputs, algorithm.required_channels, algorithm.optional_channels
+            )
+            algorithm_name: str | None = algorithm.name
+        else:
+            assert request.script is not None
+            script = self._check_script(request.script)
+            self._check_channels(request.inputs, (), tuple(c.channel for c in request.inputs))
+            algorithm_name = None
+
         output_path = (request.output_path or f"s3://{self.default_bucket}").rstrip("/")
         self._check_output_path(output_path)
         job = TrainingJob(
             name=request.name,
             status="InProgress",
             secondary_status="Pending",
-            algorithm=algorithm.name,
+            algorithm=algorithm_name,
+            script=script,
+            metric_definitions=[d.model_dump() for d in request.metric_definitions],
             hyperparameters=request.hyperparameters,
             input_data_config=[c.model_dump() for c in request.inputs],
             output_path=output_path,
@@ -111,6 +135,28 @@ class TrainingJobs:
             ) from None
         self.wake()
         return self.describe(request.name)
+
+    def _check_script(self, script: ScriptSpec) -> dict[str, Any]:
+        entry = PurePosixPath(script.entry_point)
+        if entry.is_absolute() or ".." in entry.parts or not entry.parts:
+            raise InvalidRequest(
+                f"entry_point {script.entry_point!r} must be a path inside the source dir",
+                {"field": "script.entry_point"},
+            )
+        installed = installed_version(script.framework)
+        bucket, key = parse_s3_uri(script.source_dir)
+        try:
+            self.store.head_object(bucket, key)
+        except NotFound:
+            raise InvalidRequest(
+                f"script.source_dir: nothing stored at {script.source_dir}",
+                {"field": "script.source_dir"},
+            ) from None
+        spec = script.model_dump()
+        spec["installed_version"] = installed
+        if script.framework and installed:
+            spec["note"] = version_note(script.framework, script.framework_version, installed)
+        return spec
 
     def _algorithm(self, name: str):  # noqa: ANN202 - Algorithm, imported lazily by the registry
         try:
@@ -320,6 +366,22 @@ class TrainingJobs:
         )
 
 
+def check_metric_regex(name: str, regex: str) -> None:
+    try:
+        pattern = re.compile(regex)
+    except re.error as exc:
+        raise InvalidRequest(
+            f"metric_definitions: {name!r} has an invalid regex {regex!r}: {exc}",
+            {"field": "metric_definitions"},
+        ) from None
+    if pattern.groups < 1:
+        raise InvalidRequest(
+            f"metric_definitions: the regex of {name!r} needs a group that captures the value, "
+            f"e.g. 'loss: ([0-9.]+)'",
+            {"field": "metric_definitions"},
+        )
+
+
 def to_description(job: TrainingJob) -> TrainingJobDescription:
     billable = None
     if job.started_at and job.ended_at:
@@ -330,6 +392,10 @@ def to_description(job: TrainingJob) -> TrainingJobDescription:
         secondary_status=job.secondary_status,
         failure_reason=job.failure_reason,
         algorithm=job.algorithm,
+        script=ScriptSpec(**{k: v for k, v in job.script.items() if k in ScriptSpec.model_fields})
+        if job.script
+        else None,
+        metric_definitions=[MetricDefinitionSpec(**d) for d in job.metric_definitions or []],
         hyperparameters=job.hyperparameters,
         inputs=[Channel(**c) for c in job.input_data_config],
         output_path=job.output_path,

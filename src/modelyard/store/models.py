@@ -48,6 +48,8 @@ class TrainingJob(Base):
     secondary_status: Mapped[str] = mapped_column(String(32))
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     algorithm: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    script: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    metric_definitions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     input_data_config: Mapped[list[Any]] = mapped_column(JSON, default=list)
     output_path: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,218 @@
+"""Script mode: run the user's entry point exactly as SageMaker's training toolkit runs it.
+
+The toolkit's contract, followed here: hyperparameters are JSON-decoded where they parse, the
+`sagemaker_*` ones are framework parameters, the rest become `--name value` arguments sorted by
+name (a dict as `k1=v1,k2=v2`); every `SM_*` variable describes the job's directories, channels,
+hosts and hyperparameters; a `.py` entry point runs as `python script args`, a shell script
+through `/bin/sh`; exit code 0 means success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from modelyard.runtime.layout import JobLayout
+
+FRAMEWORK_PREFIX = "sagemaker_"
+TAIL_LINES = 40
+
+
+class ScriptFailed(Exception):
+    """The user's script exited non-zero; the message is SageMaker-shaped."""
+
+
+def decode(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def split_hyperparameters(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(user hyperparameters, framework parameters), values JSON-decoded where they parse."""
+    user, framework = {}, {}
+    for name, value in raw.items():
+        (framework if name.startswith(FRAMEWORK_PREFIX) else user)[name] = decode(value)
+    return user, framework
+
+
+def to_cmd_args(hyperparameters: dict[str, Any]) -> list[str]:
+    args: list[str] = []
+    for name in sorted(hyperparameters):
+        value = hyperparameters[name]
+        args.append(f"--{name}" if len(name) > 1 else f"-{name}")
+        if isinstance(value, dict):
+            args.append(",".join(f"{k}={v}" for k, v in sorted(value.items())))
+        else:
+            args.append(str(value))
+    return args
+
+
+def env_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def sm_environment(
+    layout: JobLayout,
+    spec: dict[str, Any],
+    channels: dict[str, Path],
+    user: dict[str, Any],
+    framework: dict[str, Any],
+    code_dir: Path,
+) -> dict[str, str]:
+    script = spec["script"]
+    entry_point = script["entry_point"]
+    hosts = spec["hosts"]
+    config = layout.config_dir
+    input_data_config = json.loads((config / "inputdataconfig.json").read_text())
+    resource_config = json.loads((config / "resourceconfig.json").read_text())
+    training_env: dict[str, Any] = {
+        "additional_framework_parameters": framework,
+        "channel_input_dirs": {name: str(path) for name, path in channels.items()},
+        "current_host": spec["current_host"],
+        "current_instance_type": spec["instance_type"],
+        "framework_module": "modelyard.runtime.script_mode",
+        "hosts": hosts,
+        "hyperparameters": user,
+        "input_config_dir": str(config),
+        "input_data_config": input_data_config,
+        "input_dir": str(layout.root / "input"),
+        "is_master": spec["current_host"] == hosts[0],
+        "job_name": spec["name"],
+        "log_level": 20,
+        "master_hostname": hosts[0],
+        "model_dir": str(layout.model_dir),
+        "module_dir": script["source_dir"],
+        "module_name": PurePosixPath(entry_point).stem,
+        "network_interface_name": "lo",
+        "num_cpus": int(spec["num_cpus"]),
+        "num_gpus": 0,
+        "num_neurons": 0,
+        "output_data_dir": str(layout.output_data_dir),
+        "output_dir": str(layout.output_dir),
+        "output_intermediate_dir": str(layout.output_dir / "intermediate"),
+        "resource_config": resource_config,
+        "user_entry_point": entry_point,
+    }
+    env = {f"SM_{key.upper()}": env_value(value) for key, value in training_env.items()}
+    env.update(
+        {
+            "SM_CHANNELS": json.dumps(sorted(channels)),
+            "SM_HPS": json.dumps(user),
+            "SM_USER_ARGS": json.dumps(to_cmd_args(user)),
+            "SM_FRAMEWORK_PARAMS": json.dumps(framework),
+            "SM_TRAINING_ENV": json.dumps(training_env),
+            "SM_CURRENT_INSTANCE_GROUP": "homogeneousCluster",
+            "SM_CURRENT_INSTANCE_GROUP_HOSTS": json.dumps(hosts),
+            "SM_INSTANCE_GROUPS": json.dumps(["homogeneousCluster"]),
+            "SM_DISTRIBUTION_INSTANCE_GROUPS": json.dumps([]),
+            "SM_IS_HETERO": "false",
+            "SM_INPUT_DATA_CONFIG": json.dumps(input_data_config),
+        }
+    )
+    for name, path in channels.items():
+        env[f"SM_CHANNEL_{name.upper()}"] = str(path)
+    for name, value in user.items():
+        env[f"SM_HP_{name.upper()}"] = env_value(value)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(code_dir), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+def fetch_source(layout: JobLayout, spec: dict[str, Any]) -> Path:
+    """Download and unpack sourcedir.tar.gz into the job's code dir."""
+    from modelyard.storage import open_store, parse_s3_uri
+
+    code_dir = layout.root / "code"
+    code_dir.mkdir(parents=True, exist_ok=True)
+    archive = layout.root / "sourcedir.tar.gz"
+    bucket, key = parse_s3_uri(spec["script"]["source_dir"])
+    open_store(spec["storage_url"]).download_file(bucket, key, archive)
+    with tarfile.open(archive) as tar:
+        tar.extractall(code_dir, filter="data")
+    return code_dir
+
+
+def command(code_dir: Path, entry_point: str, args: list[str]) -> list[str]:
+    path = code_dir / entry_point
+    if not path.is_file():
+        raise ScriptFailed(f"ClientError: entry_point {entry_point!r} is not in the source dir")
+    if path.suffix == ".py":
+        return [sys.executable, entry_point, *args]
+    if path.suffix == ".sh":
+        return ["/bin/sh", entry_point, *args]
+    return [str(path), *args]
+
+
+def metric_matchers(
+    definitions: list[dict[str, str]],
+) -> list[tuple[str, re.Pattern[str]]]:
+    return [(d["name"], re.compile(d["regex"])) for d in definitions]
+
+
+def run_script(
+    layout: JobLayout,
+    spec: dict[str, Any],
+    channels: dict[str, Path],
+    report_metric: Callable[[str, float, int | None], None],
+    log: Callable[[str], None],
+) -> None:
+    """Run the entry point to its end, streaming its output into the job log and turning
+    lines that match the metric definitions into metrics. Raises ScriptFailed on failure."""
+    code_dir = fetch_source(layout, spec)
+    user, framework = split_hyperparameters(spec["hyperparameters"])
+    script = spec["script"]
+    if script.get("note"):
+        log(script["note"])
+    argv = command(code_dir, script["entry_point"], to_cmd_args(user))
+    env = {**os.environ, **sm_environment(layout, spec, channels, user, framework, code_dir)}
+    matchers = metric_matchers(spec.get("metric_definitions") or [])
+    log(f"running {' '.join(argv)}")
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    process = subprocess.Popen(
+        argv, cwd=code_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert process.stdout is not None
+    out = sys.stdout.buffer
+    for raw in process.stdout:
+        out.write(raw)
+        out.flush()
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        tail.append(line)
+        for name, pattern in matchers:
+            match = pattern.search(line)
+            if match:
+                try:
+                    report_metric(name, float(match.group(1)), None)
+                except ValueError:
+                    pass
+    code = process.wait()
+    if code != 0:
+        raise ScriptFailed(failure_message(code, argv, list(tail)))
+
+
+def failure_message(code: int, argv: list[str], tail: list[str]) -> str:
+    """SageMaker's shape: ExecuteUserScriptError with the exit code, the error and the command."""
+    lines = [line for line in tail if line.strip()]
+    error = ""
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].startswith("Traceback"):
+            error = lines[-1]
+            break
+    if not error:
+        error = "\n".join(lines[-5:])
+    how = f"ExitCode {code}" if code >= 0 else f"killed by signal {-code}"
+    return (
+        f'AlgorithmError: ExecuteUserScriptError:\n{how}\nErrorMessage "{error}"\n'
+        f'Command "{" ".join(argv)}"'
+    )

@@ -1,0 +1,225 @@
+"""Script mode: SageMaker-style training scripts run unchanged, with the toolkit's contract."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from importlib import util
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pytest
+
+import modelyard as my
+from modelyard.errors import InvalidRequest, ModelyardError, UnexpectedStatusException
+from tests.support import RunningServer, free_port
+
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+@pytest.fixture(scope="module")
+def session(server: RunningServer) -> my.Session:
+    return server.session()
+
+
+@pytest.fixture(scope="module")
+def uris(session: my.Session, breast_cancer_csvs: dict[str, Path]) -> dict[str, str]:
+    return {
+        name: session.upload_data(path, key_prefix=f"script-test/{name}")
+        for name, path in breast_cancer_csvs.items()
+    }
+
+
+def read_tar(session: my.Session, uri: str) -> dict[str, bytes]:
+    bucket, key = uri[len("s3://") :].split("/", 1)
+    blob = session.client.request("GET", session._object_path(bucket, key)).content
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+
+
+def test_sklearn_script_runs_with_the_sagemaker_contract(
+    server: RunningServer, session: my.Session, uris: dict[str, str]
+) -> None:
+    estimator = my.SKLearn(
+        entry_point="train.py",
+        source_dir=str(SCRIPTS / "sklearn_src"),
+        framework_version="1.2-1",
+        hyperparameters={"n-estimators": 20, "max-depth": 5, "class-weights": {"0": 1, "1": 2}},
+        metric_definitions=[
+            {"Name": "test:accuracy-regex", "Regex": "test-accuracy: ([0-9.]+)"},
+            {"Name": "train:loss", "Regex": "train-loss=([0-9.]+)"},
+        ],
+        role="arn:aws:iam::123456789012:role/ignored",
+        session=session,
+    )
+    estimator.fit({"train": uris["train"], "test": uris["test"]}, job_name="sklearn-script")
+    description = session.describe_training_job("sklearn-script")
+    assert description["status"] == "Completed"
+    assert description["algorithm"] is None
+    assert description["script"]["framework"] == "sklearn"
+    hps = description["hyperparameters"]
+    assert json.loads(hps["sagemaker_program"]) == "train.py"
+    assert json.loads(hps["sagemaker_submit_directory"]).endswith(
+        "/sklearn-script/source/sourcedir.tar.gz"
+    )
+
+    # the model and the output data come back as SageMaker lays them out
+    model = read_tar(session, estimator.model_data)
+    assert "model.joblib" in model
+    forest = joblib.load(io.BytesIO(model["model.joblib"]))
+    assert forest.n_estimators == 20 and forest.max_depth == 5
+    output = read_tar(session, estimator.model_data.replace("model.tar.gz", "output.tar.gz"))
+    contract = json.loads(output["contract.json"])
+    accuracy = json.loads(output["report.json"])["accuracy"]
+    assert accuracy > 0.9
+
+    # hyperparameters as sorted --name value arguments, a dict as k=v pairs
+    assert contract["argv"] == [
+        "--class-weights", "0=1,1=2", "--max-depth", "5", "--n-estimators", "20",
+    ]  # fmt: skip
+    env = contract["env"]
+    work = server.home / "jobs" / "sklearn-script"
+    assert env["SM_MODEL_DIR"] == str(work / "model")
+    assert env["SM_CHANNELS"] == '["test", "train"]'
+    assert env["SM_CHANNEL_TRAIN"] == str(work / "input/data/train")
+    assert env["SM_OUTPUT_DATA_DIR"] == str(work / "output/data")
+    assert env["SM_OUTPUT_DIR"] == str(work / "output")
+    assert env["SM_INPUT_DIR"] == str(work / "input")
+    assert env["SM_INPUT_CONFIG_DIR"] == str(work / "input/config")
+    assert env["SM_HOSTS"] == '["algo-1"]' and env["SM_CURRENT_HOST"] == "algo-1"
+    assert env["SM_USER_ENTRY_POINT"] == "train.py" and env["SM_MODULE_NAME"] == "train"
+    assert json.loads(env["SM_HPS"]) == {
+        "n-estimators": 20, "max-depth": 5, "class-weights": {"0": 1, "1": 2},
+    }  # fmt: skip
+    assert env["SM_HP_N-ESTIMATORS"] == "20"
+    assert int(env["SM_NUM_CPUS"]) >= 1 and env["SM_NUM_GPUS"] == "0"
+    assert env["SM_LOG_LEVEL"] == "20" and env["SM_NETWORK_INTERFACE_NAME"] == "lo"
+    training_env = json.loads(env["SM_TRAINING_ENV"])
+    assert training_env["job_name"] == "sklearn-script"
+    assert training_env["hyperparameters"]["n-estimators"] == 20
+    assert "sagemaker_program" not in training_env["hyperparameters"]
+    assert training_env["additional_framework_parameters"]["sagemaker_program"] == "train.py"
+    assert contract["cwd"] == str(work / "code")
+
+    # metrics from the log lines (regex) and from modelyard.log_metric
+    final = {m["name"]: m["value"] for m in description["final_metrics"]}
+    assert final["test:accuracy-regex"] == pytest.approx(accuracy, abs=1e-4)
+    assert final["test:accuracy"] == pytest.approx(accuracy)
+    losses = [
+        m["value"]
+        for m in estimator.latest_training_job.metrics()  # type: ignore[union-attr]
+        if m["name"] == "train:loss"
+    ]
+    assert losses == [1.0, 0.5, 0.333]
+    log = estimator.latest_training_job.logs()[0]  # type: ignore[union-attr]
+    assert "framework_version 1.2-1 was requested" in log
+    assert "done" in log  # stderr is in the log too
+
+
+def test_a_script_that_raises_fails_with_the_error_and_command(
+    session: my.Session, uris: dict[str, str]
+) -> None:
+    estimator = my.Estimator(
+        entry_point=str(SCRIPTS / "misc" / "fails.py"),
+        hyperparameters={"learning-rate": 7},
+        session=session,
+    )
+    with pytest.raises(UnexpectedStatusException) as caught:
+        estimator.fit(uris["train"], job_name="script-raises", logs=False)
+    reason = session.describe_training_job("script-raises")["failure_reason"]
+    assert reason.startswith("AlgorithmError: ExecuteUserScriptError")
+    assert "ExitCode 1" in reason
+    assert "ValueError: bad learning rate 7" in reason
+    assert "fails.py --learning-rate 7" in reason
+    assert "bad learning rate" in caught.value.message
+
+
+def test_output_failure_file_becomes_the_reason(session: my.Session) -> None:
+    estimator = my.Estimator(
+        entry_point=str(SCRIPTS / "misc" / "writes_failure.py"), session=session
+    )
+    with pytest.raises(UnexpectedStatusException):
+        estimator.fit(job_name="script-failure-file", logs=False)  # no inputs at all
+    reason = session.describe_training_job("script-failure-file")["failure_reason"]
+    assert reason == "the training data has no positive examples"
+
+
+def test_shell_entry_point(session: my.Session) -> None:
+    estimator = my.Estimator(
+        entry_point="train.sh",
+        source_dir=str(SCRIPTS / "misc"),
+        hyperparameters={"mode": "fast"},
+        session=session,
+    )
+    estimator.fit(job_name="shell-script", logs=False)
+    assert read_tar(session, estimator.model_data)["model.txt"] == b"model from a shell script\n"
+    assert "shell entry point with args: --mode fast" in estimator.latest_training_job.logs()[0]  # type: ignore[union-attr]
+
+
+def test_bad_script_requests(server: RunningServer, session: my.Session) -> None:
+    with server.http() as http:
+        base = {"name": "bad-script", "hyperparameters": {}}
+        cases = [
+            ({**base, "script": {"entry_point": "../x.py", "source_dir": "s3://modelyard-default/x"}},
+             "inside the source dir"),
+            ({**base, "script": {"entry_point": "x.py", "source_dir": "s3://modelyard-default/none"}},
+             "nothing stored"),
+            ({**base, "algorithm": "xgboost",
+              "script": {"entry_point": "x.py", "source_dir": "s3://modelyard-default/x"}},
+             "exactly one of"),
+            ({**base, "script": {"entry_point": "x.py", "source_dir": "s3://modelyard-default/x",
+                                 "framework": "tensorflow"}}, "pytorch, sklearn, xgboost"),
+            ({**base, "algorithm": "xgboost", "hyperparameters": {"num_round": "1"},
+              "metric_definitions": [{"name": "m", "regex": "no group"}]}, "captures the value"),
+        ]  # fmt: skip
+        for body, expected in cases:
+            response = http.post("/api/v1/training-jobs", json=body)
+            assert response.status_code == 400, body
+            assert expected in response.json()["error"]["message"], (expected, response.text)
+    with pytest.raises(ModelyardError, match="not a file"):
+        my.Estimator(entry_point="missing.py", session=session).fit(job_name="no-file")
+
+
+@pytest.mark.skipif(util.find_spec("torch") is not None, reason="torch is installed here")
+def test_pytorch_without_torch_says_how_to_install(session: my.Session) -> None:
+    estimator = my.PyTorch(
+        entry_point=str(SCRIPTS / "misc" / "fails.py"), framework_version="2.1", session=session
+    )
+    with pytest.raises(InvalidRequest, match=r"pip install 'modelyard\[pytorch\]'"):
+        estimator.fit(job_name="needs-torch")
+
+
+def test_stop_kills_a_script_that_ignores_sigterm(tmp_path: Path) -> None:
+    running = RunningServer(
+        tmp_path / "home", free_port(), extra_env={"MODELYARD_STOP_GRACE_SECONDS": "1"}
+    ).start()
+    try:
+        session = running.session()
+        estimator = my.Estimator(
+            entry_point=str(SCRIPTS / "misc" / "ignores_sigterm.py"), session=session
+        )
+        estimator.fit(job_name="stubborn", wait=False)
+        job = estimator.latest_training_job
+        assert job is not None
+        wait_until(lambda: "ignoring SIGTERM" in job.logs()[0])
+        job.stop()
+        description = wait_until(lambda: (d := job.describe())["status"] == "Stopped" and d)
+        assert description["secondary_status"] == "Stopped"
+        from tests.support import processes_using
+
+        wait_until(lambda: not any("ignores_sigterm" in p for p in processes_using(running.home)))
+    finally:
+        running.cleanup()
+
+
+def wait_until(predicate: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
