@@ -223,3 +223,79 @@ def wait_until(predicate: Any, timeout: float = 60.0) -> Any:
             return value
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def test_script_mode_model_deploys_with_the_scripts_handlers(
+    session: my.Session, uris: dict[str, str], test_rows: Any
+) -> None:
+    estimator = my.SKLearn(
+        entry_point="train.py",
+        source_dir=str(SCRIPTS / "sklearn_src"),
+        hyperparameters={"n-estimators": 10},
+        session=session,
+    )
+    estimator.fit(
+        {"train": uris["train"], "test": uris["test"]}, job_name="sklearn-deploy", logs=False
+    )
+    forest = joblib.load(io.BytesIO(read_tar(session, estimator.model_data)["model.joblib"]))
+    predictor = estimator.deploy(endpoint_name="sklearn-script-endpoint")
+    try:
+        features = test_rows[:5, 1:]
+        answer = predictor.predict(features)  # CSV in, the default JSON out
+        assert answer == forest.predict(features).tolist()
+        with pytest.raises(InvalidRequest):
+            predictor.predict("1,2,abc")
+        assert predictor.predict(features[:1]) == forest.predict(features[:1]).tolist()
+    finally:
+        predictor.delete_endpoint()
+
+
+def test_custom_handlers_and_their_errors(
+    server: RunningServer, session: my.Session, test_rows: Any
+) -> None:
+    model_data = session.describe_training_job("sklearn-script")["model_artifact"]
+    forest = joblib.load(io.BytesIO(read_tar(session, model_data)["model.joblib"]))
+    model = my.Model(
+        model_data,
+        entry_point="custom_inference.py",
+        source_dir=str(SCRIPTS / "misc"),
+        framework="sklearn",
+        session=session,
+    )
+    predictor = model.deploy(endpoint_name="custom-handlers")
+    path = "/endpoints/custom-handlers/invocations"
+    try:
+        features = test_rows[:3, 1:]
+        with server.http() as http:
+            good = http.post(path, json={"rows": features.tolist()})
+            assert good.status_code == 200
+            expected = forest.predict_proba(features)[:, 1]
+            assert good.json()["probabilities"] == pytest.approx(expected.tolist())
+            wrong_type = http.post(path, content=b"1,2,3", headers={"Content-Type": "text/csv"})
+            assert wrong_type.status_code == 400
+            assert "takes application/json, not text/csv" in wrong_type.json()["error"]["message"]
+            crash = http.post(
+                path,
+                content=json.dumps({"rows": [[None] * 30]}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            assert crash.status_code == 500
+            assert "cannot handle missing values" in crash.json()["error"]["message"]
+            again = http.post(path, json={"rows": features.tolist()})
+            assert again.status_code == 200  # still serving after both errors
+    finally:
+        predictor.delete_endpoint()
+    log = next((server.home / "endpoints").glob("custom-handlers*"), None)
+    assert log is None  # deleted with the endpoint
+
+
+def test_model_needs_algorithm_or_framework(server: RunningServer, session: my.Session) -> None:
+    model_data = session.describe_training_job("sklearn-script")["model_artifact"]
+    with server.http() as http:
+        neither = http.post("/api/v1/models", json={"name": "m-none", "model_data": model_data})
+        assert neither.status_code == 400 and "exactly one of" in neither.text
+        unknown = http.post(
+            "/api/v1/models",
+            json={"name": "m-bad", "model_data": model_data, "framework": "tensorflow"},
+        )
+        assert unknown.status_code == 400 and "sklearn, xgboost, pytorch, python" in unknown.text

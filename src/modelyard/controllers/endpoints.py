@@ -35,6 +35,18 @@ MAX_START_FAILURES = 3
 LOG_FILE = "server.log"
 
 
+def serving_args(model: Model) -> list[str]:
+    """How the model server serves this model: a built-in algorithm or the user's code."""
+    if model.algorithm:
+        return ["--algorithm", model.algorithm]
+    args = ["--framework", model.framework or "python"]
+    if model.entry_point:
+        args += ["--entry-point", model.entry_point]
+    if model.source_dir:
+        args += ["--source-dir", model.source_dir]
+    return args
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -196,8 +208,7 @@ class EndpointController(ControlLoop):
             "modelyard.runtime.serving",
             "--model-data",
             model.model_data,
-            "--algorithm",
-            model.algorithm or "",
+            *serving_args(model),
             "--host",
             "127.0.0.1",
             "--port",

@@ -138,6 +138,24 @@ def load_model(
     return algorithm, algorithm.load(model_dir)
 
 
+def load_user_handler(args: argparse.Namespace, work_dir: Path) -> Handler:
+    """Load a model served by the user's inference code (SageMaker's framework containers)."""
+    from modelyard.runtime.inference_handlers import UserHandlers, import_user_module
+
+    model_dir = fetch_model(args.model_data, work_dir, args.storage_url)
+    framework = None if args.framework == "python" else args.framework
+    module = None
+    if args.source_dir:
+        code_dir = work_dir / "code"
+        fetch_model(args.source_dir, code_dir, args.storage_url)  # extracts into code_dir/model
+        module = import_user_module(code_dir / "model", args.entry_point or "inference.py")
+    elif (model_dir / "code" / (args.entry_point or "inference.py")).is_file():
+        module = import_user_module(model_dir / "code", args.entry_point or "inference.py")
+    elif args.entry_point:
+        raise NotFound(f"inference entry point {args.entry_point!r} is not in the model's code/")
+    return UserHandlers(module, framework, model_dir).handle
+
+
 # --------------------------------------------------------------------------------------------
 # the ASGI app
 
@@ -146,9 +164,17 @@ def _error_body(exc: ModelyardError) -> bytes:
     return json.dumps({"error": exc.to_dict()}).encode()
 
 
+Handler = Callable[[bytes, "str | None", "str | None"], tuple[bytes, bytes]]
+"""handle(body, content_type, accept) -> (answer, its content type)."""
+
+
 def create_app(algorithm: Any, model: Any, *, max_body_bytes: int | None = None) -> ASGIApp:
-    """The raw ASGI app serving one loaded model (see the module docstring for the routes)."""
-    limit = int(DEFAULT_MAX_BODY_MB * 1024 * 1024) if max_body_bytes is None else max_body_bytes
+    """The raw ASGI app serving one loaded built-in model (routes: the module docstring)."""
+    return create_handler_app(builtin_handler(algorithm, model), max_body_bytes=max_body_bytes)
+
+
+def builtin_handler(algorithm: Any, model: Any) -> Handler:
+    """Decode by Content-Type, check the feature count, predict, encode by Accept."""
     expected = algorithm.num_features(model)
     predict = algorithm.predict
     decode = codecs.decode
@@ -156,19 +182,7 @@ def create_app(algorithm: Any, model: Any, *, max_body_bytes: int | None = None)
     encode = codecs.encode
     media_type = codecs.media_type
     csv = codecs.CSV
-    # One worker thread for big bodies: batch requests queue rather than oversubscribe the
-    # cores (the algorithm's own predict is already multithreaded).
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-predict")
-
     type_headers: dict[str, bytes] = {t: t.encode() for t in codecs.ACCEPT_TYPES}
-    json_type = b"application/json"
-    ping_start = {
-        "type": "http.response.start",
-        "status": 200,
-        "headers": [(b"content-length", b"0")],
-    }
-    empty_body = {"type": "http.response.body", "body": b""}
-    params_body = json.dumps(EXECUTION_PARAMETERS).encode()
 
     def handle(body: bytes, content_type: str | None, accept: str | None) -> tuple[bytes, bytes]:
         features = decode(body, content_type)
@@ -182,6 +196,24 @@ def create_app(algorithm: Any, model: Any, *, max_body_bytes: int | None = None)
         prediction = predict(model, features)
         out, out_type = encode(prediction, accept, request_type)
         return out, type_headers[out_type]
+
+    return handle
+
+
+def create_handler_app(handle: Handler, *, max_body_bytes: int | None = None) -> ASGIApp:
+    """The raw ASGI app around one request handler (see the module docstring for the routes)."""
+    limit = int(DEFAULT_MAX_BODY_MB * 1024 * 1024) if max_body_bytes is None else max_body_bytes
+    # One worker thread for big bodies: batch requests queue rather than oversubscribe the
+    # cores (the model's own predict is usually multithreaded already).
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-predict")
+    json_type = b"application/json"
+    ping_start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-length", b"0")],
+    }
+    empty_body = {"type": "http.response.body", "body": b""}
+    params_body = json.dumps(EXECUTION_PARAMETERS).encode()
 
     async def respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:
         await send(
@@ -321,7 +353,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         required=True,
         help="s3://bucket/key/model.tar.gz, a local model.tar.gz or a directory",
     )
-    parser.add_argument("--algorithm", required=True, help="registered algorithm name")
+    served = parser.add_mutually_exclusive_group(required=True)
+    served.add_argument("--algorithm", help="registered algorithm name")
+    served.add_argument(
+        "--framework",
+        help="serve with the user's inference code: sklearn, xgboost, pytorch or 'python'",
+    )
+    parser.add_argument("--entry-point", help="the inference script (default code/inference.py)")
+    parser.add_argument("--source-dir", help="s3:// URI of sourcedir.tar.gz with the code")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 = any free port")
     parser.add_argument(
@@ -349,7 +388,13 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="modelyard-serving-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        algorithm, model = load_model(args.model_data, args.algorithm, work_dir, args.storage_url)
+        if args.algorithm:
+            algorithm, model = load_model(
+                args.model_data, args.algorithm, work_dir, args.storage_url
+            )
+            handle = builtin_handler(algorithm, model)
+        else:
+            handle = load_user_handler(args, work_dir)
     except Exception as exc:
         if not isinstance(exc, ModelyardError):
             traceback.print_exc(file=sys.stderr)
@@ -358,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    app = create_app(algorithm, model, max_body_bytes=int(args.max_body_mb * 1024 * 1024))
+    app = create_handler_app(handle, max_body_bytes=int(args.max_body_mb * 1024 * 1024))
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -389,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         if server.started:
             port = server.servers[0].sockets[0].getsockname()[1]
             print(
-                f"model server listening on http://{args.host}:{port} (algorithm {args.algorithm})",
+                f"model server listening on http://{args.host}:{port} "
+                f"({'algorithm ' + args.algorithm if args.algorithm else args.framework})",
                 flush=True,
             )
         await task

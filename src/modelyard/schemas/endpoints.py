@@ -11,6 +11,16 @@ class CreateModel(Strict):
     name: str
     model_data: str = Field(description="s3:// URI of model.tar.gz")
     algorithm: str | None = None
+    framework: str | None = Field(
+        default=None,
+        description="Serve with your own inference code: sklearn, xgboost, pytorch or python.",
+    )
+    entry_point: str | None = Field(
+        default=None, description="The inference script (default: code/inference.py)."
+    )
+    source_dir: str | None = Field(
+        default=None, description="s3:// URI of sourcedir.tar.gz holding the entry point."
+    )
     environment: dict[str, str] = {}
     training_job_name: str | None = None
     tags: dict[str, str] = {}

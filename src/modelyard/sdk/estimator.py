@@ -107,6 +107,7 @@ class Estimator:
         self.tags = tags or {}
         self.session = session or sagemaker_session
         self.latest_training_job: TrainingJob | None = None
+        self._packed: tuple[str, str] | None = None  # (entry point, sourcedir.tar.gz URI)
         self._model_data: str | None = None
 
     def _session(self) -> Session:
@@ -135,6 +136,7 @@ class Estimator:
                 self.entry_point, self.source_dir, self.dependencies, Path(tmp)
             )
             session.upload_file(archive, bucket, key)
+        self._packed = (inside, uri)
         spec = {
             "entry_point": inside,
             "source_dir": uri,
@@ -241,11 +243,32 @@ class Estimator:
         return estimator
 
     # -- deployment -----------------------------------------------------------------------
-    def create_model(self, name: str | None = None) -> Model:
+    def create_model(
+        self,
+        name: str | None = None,
+        entry_point: str | None = None,
+        source_dir: str | None = None,
+    ) -> Model:
+        """The trained model; a script-mode one is served by the same script (its model_fn,
+        input_fn, predict_fn, output_fn), or by another entry_point / source_dir if given."""
         job = self.latest_training_job
+        if self.algorithm is not None:
+            return Model(
+                self.model_data,
+                algorithm=self.algorithm,
+                name=name,
+                session=self._session(),
+                training_job_name=job.name if job else None,
+            )
+        packed_entry, packed_uri = self._packed or (None, None)
+        if self._packed is None and job is not None:  # attached: the job knows its code
+            script = job.describe().get("script") or {}
+            packed_entry, packed_uri = script.get("entry_point"), script.get("source_dir")
         return Model(
             self.model_data,
-            algorithm=self.algorithm,
+            framework=self.framework or "python",
+            entry_point=entry_point or packed_entry,
+            source_dir=source_dir if entry_point else packed_uri,
             name=name,
             session=self._session(),
             training_job_name=job.name if job else None,

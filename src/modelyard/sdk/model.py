@@ -1,7 +1,14 @@
-"""Model: a trained artifact that can be deployed to a live endpoint."""
+"""Model: a trained artifact that can be deployed to a live endpoint.
+
+`Model(model_data, algorithm="xgboost")` serves a built-in algorithm's model;
+`Model(model_data, entry_point="inference.py", source_dir=..., framework="sklearn")` serves it
+with the user's own model_fn / input_fn / predict_fn / output_fn, as SageMaker's framework
+containers do (a framework alone uses code/inference.py inside the artifact, or the defaults).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from modelyard.errors import Conflict
@@ -9,6 +16,7 @@ from modelyard.sdk.deserializers import BaseDeserializer
 from modelyard.sdk.predictor import Predictor
 from modelyard.sdk.serializers import BaseSerializer
 from modelyard.sdk.session import Session
+from modelyard.sdk.source import pack_source, temporary_dir
 from modelyard.services.names import unique_name
 
 
@@ -23,10 +31,18 @@ class Model:
         *,
         session: Session | None = None,
         training_job_name: str | None = None,
+        entry_point: str | None = None,
+        source_dir: str | None = None,
+        framework: str | None = None,
+        dependencies: list[str] | None = None,
         **_aws_only: Any,
     ) -> None:
         self.model_data = model_data
         self.algorithm = algorithm
+        self.entry_point = entry_point
+        self.source_dir = source_dir
+        self.dependencies = dependencies or []
+        self.framework = framework or (None if algorithm else "python")
         self.name = name
         self.environment = environment or {}
         self.training_job_name = training_job_name
@@ -41,8 +57,9 @@ class Model:
     def create(self) -> str:
         """Register the model (once); returns its name."""
         session = self._session()
-        base = self.training_job_name or self.algorithm or "model"
+        base = self.training_job_name or self.algorithm or self.framework or "model"
         self.name = self.name or unique_name(base)
+        entry_point, source_uri = self._upload_code(session)
         try:
             session.client.post(
                 "/api/v1/models",
@@ -50,6 +67,9 @@ class Model:
                     "name": self.name,
                     "model_data": self.model_data,
                     "algorithm": self.algorithm,
+                    "framework": None if self.algorithm else self.framework,
+                    "entry_point": entry_point,
+                    "source_dir": source_uri,
                     "environment": self.environment,
                     "training_job_name": self.training_job_name,
                 },
@@ -59,6 +79,20 @@ class Model:
             if existing["model_data"] != self.model_data:
                 raise
         return self.name
+
+    def _upload_code(self, session: Session) -> tuple[str | None, str | None]:
+        """(entry point inside the code, s3:// URI of sourcedir.tar.gz) for the model server."""
+        if self.entry_point is None or self.algorithm is not None:
+            return None, None
+        if self.source_dir is not None and self.source_dir.startswith("s3://"):
+            return self.entry_point, self.source_dir  # already packed, e.g. by the estimator
+        uri = f"s3://{session.default_bucket()}/{self.name}/source/sourcedir.tar.gz"
+        with temporary_dir() as tmp:
+            archive, inside = pack_source(
+                self.entry_point, self.source_dir, self.dependencies, Path(tmp)
+            )
+            session.upload_file(archive, *uri[len("s3://") :].split("/", 1))
+        return inside, uri
 
     def deploy(
         self,

@@ -9,12 +9,14 @@ from modelyard.errors import Conflict, InvalidRequest, NotFound
 from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import CreateModel, ModelDescription
 from modelyard.services import crud
+from modelyard.services.frameworks import installed_version
 from modelyard.services.names import validate_name
 from modelyard.storage import ObjectStore, parse_s3_uri
 from modelyard.store import Database
 from modelyard.store.models import EndpointConfig, Model
 
 KIND = "model"
+SERVING_FRAMEWORKS = ("sklearn", "xgboost", "pytorch", "python")
 
 
 def to_description(row: Model) -> ModelDescription:
@@ -22,6 +24,9 @@ def to_description(row: Model) -> ModelDescription:
         name=row.name,
         model_data=row.model_data,
         algorithm=row.algorithm,
+        framework=row.framework,
+        entry_point=row.entry_point,
+        source_dir=row.source_dir,
         environment=row.environment,
         training_job_name=row.training_job_name,
         tags=row.tags,
@@ -36,25 +41,38 @@ class Models:
 
     def create(self, request: CreateModel) -> ModelDescription:
         validate_name(request.name, "model name")
-        if request.algorithm is None:
+        if (request.algorithm is None) == (request.framework is None):
             raise InvalidRequest(
-                "algorithm is required: name the built-in algorithm that "
-                "trained this model (e.g. xgboost)",
+                "give exactly one of algorithm (the built-in algorithm that trained this model, "
+                "e.g. xgboost) or framework (sklearn, xgboost, pytorch or python, to serve it "
+                "with your own inference code)",
                 {"field": "algorithm"},
             )
-        try:
-            get_algorithm(request.algorithm)
-        except NotFound as exc:
-            raise InvalidRequest(exc.message, {"field": "algorithm"}) from None
-        bucket, key = parse_s3_uri(request.model_data)
+        if request.algorithm is not None:
+            try:
+                get_algorithm(request.algorithm)
+            except NotFound as exc:
+                raise InvalidRequest(exc.message, {"field": "algorithm"}) from None
+        elif request.framework not in SERVING_FRAMEWORKS:
+            raise InvalidRequest(
+                f"unknown framework {request.framework!r}; use one of "
+                f"{', '.join(SERVING_FRAMEWORKS)}",
+                {"field": "framework"},
+            )
+        elif request.framework != "python":
+            installed_version(request.framework)
+        self._check_stored("model_data", request.model_data)
+        if request.source_dir is not None:
+            self._check_stored("source_dir", request.source_dir)
+        crud.insert(self.db, Model(**request.model_dump()), KIND)
+        return self.describe(request.name)
+
+    def _check_stored(self, field: str, uri: str) -> None:
+        bucket, key = parse_s3_uri(uri)
         try:
             self.store.head_object(bucket, key)
         except NotFound:
-            raise InvalidRequest(
-                f"model_data: nothing stored at {request.model_data}", {"field": "model_data"}
-            ) from None
-        crud.insert(self.db, Model(**request.model_dump()), KIND)
-        return self.describe(request.name)
+            raise InvalidRequest(f"{field}: nothing stored at {uri}", {"field": field}) from None
 
     def describe(self, name: str) -> ModelDescription:
         with self.db.session() as session:

@@ -11,6 +11,12 @@ from sklearn.ensemble import RandomForestClassifier
 
 import modelyard
 
+
+def model_fn(model_dir):
+    """Used when the model is deployed: SageMaker's scikit-learn examples keep it here."""
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--n-estimators", type=int, default=10)
