@@ -299,3 +299,64 @@ def test_model_needs_algorithm_or_framework(server: RunningServer, session: my.S
             json={"name": "m-bad", "model_data": model_data, "framework": "tensorflow"},
         )
         assert unknown.status_code == 400 and "sklearn, xgboost, pytorch, python" in unknown.text
+
+
+def make_wheel(directory: Path) -> str:
+    """A minimal pure-Python wheel, so the requirements test needs no package index."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        "modelyard_testdep.py": b"VALUE = 42\n",
+        "modelyard_testdep-1.0.dist-info/METADATA": (
+            b"Metadata-Version: 2.1\nName: modelyard-testdep\nVersion: 1.0\n"
+        ),
+        "modelyard_testdep-1.0.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append("modelyard_testdep-1.0.dist-info/RECORD,,")
+    files["modelyard_testdep-1.0.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = "modelyard_testdep-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(directory / wheel, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return wheel
+
+
+def test_requirements_txt_builds_an_environment_once_and_reuses_it(
+    tmp_path: Path, session: my.Session
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    wheel = make_wheel(source)
+    (source / "requirements.txt").write_text(f"./{wheel}\n")
+    (source / "train.py").write_text(
+        "import numpy, modelyard_testdep\n"
+        "print('dependency value', modelyard_testdep.VALUE, 'numpy', numpy.__version__)\n"
+    )
+    logs = []
+    for name in ("requirements-first", "requirements-cached"):
+        estimator = my.Estimator(entry_point="train.py", source_dir=str(source), session=session)
+        estimator.fit(job_name=name, logs=False)
+        logs.append(estimator.latest_training_job.logs()[0])  # type: ignore[union-attr]
+    assert "requirements.txt: building environment" in logs[0]
+    assert "Successfully installed modelyard-testdep-1.0" in logs[0]  # pip's output, in the log
+    assert "requirements.txt: reusing environment" in logs[1]
+    assert all("dependency value 42 numpy" in log for log in logs)
+    assert util.find_spec("modelyard_testdep") is None  # the platform's own env is untouched
+
+
+def test_requirements_that_cannot_install_fail_the_job(tmp_path: Path, session: my.Session) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "requirements.txt").write_text("./no-such-package.whl\n")
+    (source / "train.py").write_text("print('never')\n")
+    estimator = my.Estimator(entry_point="train.py", source_dir=str(source), session=session)
+    with pytest.raises(UnexpectedStatusException, match="could not install requirements.txt"):
+        estimator.fit(job_name="requirements-broken", logs=False)

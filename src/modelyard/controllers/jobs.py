@@ -196,6 +196,7 @@ class JobController(ControlLoop):
                 "channels": job.input_data_config,
                 "output_path": job.output_path,
                 "control_url": self.control_url,
+                "envs_dir": str(self.settings.resolved_home / "envs"),
                 "storage_url": self.storage_url,
                 "num_cpus": job.cpus,
                 "instance_type": job.instance_type,

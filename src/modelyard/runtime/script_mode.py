@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelyard.runtime.layout import JobLayout
+from modelyard.runtime.requirements import RequirementsFailed, environment_for
 
 FRAMEWORK_PREFIX = "sagemaker_"
 TAIL_LINES = 40
@@ -143,12 +144,12 @@ def fetch_source(layout: JobLayout, spec: dict[str, Any]) -> Path:
     return code_dir
 
 
-def command(code_dir: Path, entry_point: str, args: list[str]) -> list[str]:
+def command(code_dir: Path, entry_point: str, args: list[str], python: str) -> list[str]:
     path = code_dir / entry_point
     if not path.is_file():
         raise ScriptFailed(f"ClientError: entry_point {entry_point!r} is not in the source dir")
     if path.suffix == ".py":
-        return [sys.executable, entry_point, *args]
+        return [python, entry_point, *args]
     if path.suffix == ".sh":
         return ["/bin/sh", entry_point, *args]
     return [str(path), *args]
@@ -174,7 +175,14 @@ def run_script(
     script = spec["script"]
     if script.get("note"):
         log(script["note"])
-    argv = command(code_dir, script["entry_point"], to_cmd_args(user))
+    python = sys.executable
+    requirements = code_dir / "requirements.txt"
+    if requirements.is_file():
+        try:
+            python = str(environment_for(requirements, Path(spec["envs_dir"]), log))
+        except RequirementsFailed as exc:
+            raise ScriptFailed(str(exc)) from None
+    argv = command(code_dir, script["entry_point"], to_cmd_args(user), python)
     env = {**os.environ, **sm_environment(layout, spec, channels, user, framework, code_dir)}
     matchers = metric_matchers(spec.get("metric_definitions") or [])
     log(f"running {' '.join(argv)}")
