@@ -360,3 +360,35 @@ def test_requirements_that_cannot_install_fail_the_job(tmp_path: Path, session: 
     estimator = my.Estimator(entry_point="train.py", source_dir=str(source), session=session)
     with pytest.raises(UnexpectedStatusException, match="could not install requirements.txt"):
         estimator.fit(job_name="requirements-broken", logs=False)
+
+
+def test_checkpoints_sync_while_running_and_restore_on_the_next_job(session: my.Session) -> None:
+    uri = f"s3://{session.default_bucket()}/checkpoints/resumable"
+    first = my.Estimator(
+        entry_point=str(SCRIPTS / "misc" / "checkpointed.py"),
+        checkpoint_s3_uri=uri,
+        hyperparameters={"epochs": 200},
+        session=session,
+    )
+    first.fit(job_name="checkpointed-first", wait=False)
+    job = first.latest_training_job
+    assert job is not None
+    wait_until(lambda: "epoch 3 done" in job.logs()[0])
+    job.stop()
+    wait_until(lambda: job.describe()["status"] == "Stopped")
+    stored = session.read_s3_file(session.default_bucket(), "checkpoints/resumable/last-epoch.txt")
+    last = int(stored)
+    assert last >= 3  # the checkpoint was uploaded while the job ran (or as it stopped)
+
+    second = my.Estimator(
+        entry_point=str(SCRIPTS / "misc" / "checkpointed.py"),
+        checkpoint_s3_uri=uri,
+        hyperparameters={"epochs": last + 3},
+        session=session,
+    )
+    second.fit(job_name="checkpointed-second", logs=False)
+    log = second.latest_training_job.logs()[0]  # type: ignore[union-attr]
+    assert f"resuming from epoch {last + 1}" in log
+    assert "epoch 0 done" not in log
+    model = read_tar(session, second.model_data)["model.txt"].decode()
+    assert model == f"trained {last + 3} epochs, resumed at {last + 1}"

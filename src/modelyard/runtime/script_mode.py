@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from modelyard.runtime.checkpoints import checkpoint_sync
 from modelyard.runtime.layout import JobLayout
 from modelyard.runtime.requirements import RequirementsFailed, environment_for
 
@@ -184,27 +186,42 @@ def run_script(
             raise ScriptFailed(str(exc)) from None
     argv = command(code_dir, script["entry_point"], to_cmd_args(user), python)
     env = {**os.environ, **sm_environment(layout, spec, channels, user, framework, code_dir)}
+    checkpoint_dir = layout.root / "checkpoints"
+    checkpoint_dir.mkdir(exist_ok=True)
+    env["SM_CHECKPOINT_DIR"] = str(checkpoint_dir)  # SageMaker's /opt/ml/checkpoints
+    checkpoints = checkpoint_sync(spec, checkpoint_dir, log)
+    if checkpoints is not None:
+        checkpoints.restore()
+        checkpoints.start()
     matchers = metric_matchers(spec.get("metric_definitions") or [])
     log(f"running {' '.join(argv)}")
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    process = subprocess.Popen(
-        argv, cwd=code_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    assert process.stdout is not None
-    out = sys.stdout.buffer
-    for raw in process.stdout:
-        out.write(raw)
-        out.flush()
-        line = raw.decode("utf-8", "replace").rstrip("\n")
-        tail.append(line)
-        for name, pattern in matchers:
-            match = pattern.search(line)
-            if match:
-                try:
-                    report_metric(name, float(match.group(1)), None)
-                except ValueError:
-                    pass
-    code = process.wait()
+    # A stop sends SIGTERM to the whole job: the script gets it; this process stays to read
+    # the script's last lines and upload its last checkpoints (SIGKILL still ends both).
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        process = subprocess.Popen(
+            argv, cwd=code_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        assert process.stdout is not None
+        out = sys.stdout.buffer
+        for raw in process.stdout:
+            out.write(raw)
+            out.flush()
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            tail.append(line)
+            for name, pattern in matchers:
+                match = pattern.search(line)
+                if match:
+                    try:
+                        report_metric(name, float(match.group(1)), None)
+                    except ValueError:
+                        pass
+        code = process.wait()
+    finally:
+        if checkpoints is not None:
+            checkpoints.stop()
+        signal.signal(signal.SIGTERM, previous)
     if code != 0:
         raise ScriptFailed(failure_message(code, argv, list(tail)))
 

@@ -24,6 +24,11 @@ class ScriptSpec(Strict):
     framework: str | None = Field(default=None, description="sklearn, xgboost or pytorch.")
     framework_version: str | None = None
     py_version: str | None = None
+    checkpoint_s3_uri: str | None = Field(
+        default=None,
+        description="Restored into SM_CHECKPOINT_DIR at start and synced from it while the "
+        "job runs, so a job started again with the same URI resumes.",
+    )
 
 
 class MetricDefinitionSpec(Strict):

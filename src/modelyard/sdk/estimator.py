@@ -81,12 +81,8 @@ class Estimator:
                 "'linear-learner', see 'modelyard algorithms list') or entry_point=... (your "
                 "own training script), not both"
             )
-        for name, value in (
-            ("distribution", distribution),
-            ("checkpoint_s3_uri", checkpoint_s3_uri),
-        ):
-            if value:
-                raise ModelyardError(f"{name} is not supported by this modelyard version yet")
+        if distribution:
+            raise ModelyardError("distribution is not supported by this modelyard version yet")
         if entry_point is not None and instance_count != 1:
             raise ModelyardError("script mode runs on one instance in this modelyard version")
         self.algorithm = algorithm
@@ -97,6 +93,9 @@ class Estimator:
         self.framework = framework
         self.framework_version = framework_version
         self.py_version = py_version
+        if checkpoint_s3_uri is not None and entry_point is None:
+            raise ModelyardError("checkpoint_s3_uri is for script mode (entry_point=...)")
+        self.checkpoint_s3_uri = checkpoint_s3_uri
         self._hyperparameters: dict[str, Any] = dict(hyperparameters or {})
         self.instance_type = instance_type
         self.instance_count = instance_count
@@ -143,6 +142,7 @@ class Estimator:
             "framework": self.framework,
             "framework_version": self.framework_version,
             "py_version": self.py_version,
+            "checkpoint_s3_uri": self.checkpoint_s3_uri,
         }
         return spec, {
             "sagemaker_program": json.dumps(inside),

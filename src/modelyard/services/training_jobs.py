@@ -152,6 +152,13 @@ class TrainingJobs:
                 f"script.source_dir: nothing stored at {script.source_dir}",
                 {"field": "script.source_dir"},
             ) from None
+        if script.checkpoint_s3_uri is not None:
+            bucket, _ = parse_s3_uri(script.checkpoint_s3_uri)
+            if not self.store.bucket_exists(bucket):
+                raise InvalidRequest(
+                    f"script.checkpoint_s3_uri: bucket {bucket!r} does not exist",
+                    {"field": "script.checkpoint_s3_uri"},
+                )
         spec = script.model_dump()
         spec["installed_version"] = installed
         if script.framework and installed:
