@@ -392,3 +392,30 @@ def test_checkpoints_sync_while_running_and_restore_on_the_next_job(session: my.
     assert "epoch 0 done" not in log
     model = read_tar(session, second.model_data)["model.txt"].decode()
     assert model == f"trained {last + 3} epochs, resumed at {last + 1}"
+
+
+def test_code_inside_the_model_artifact_with_its_requirements(
+    tmp_path: Path, session: my.Session
+) -> None:
+    code = tmp_path / "artifact" / "code"
+    code.mkdir(parents=True)
+    wheel = make_wheel(code)
+    (code / "requirements.txt").write_text(f"./{wheel}\n")
+    (code / "inference.py").write_text(
+        "import modelyard_testdep\n\n\n"
+        "def model_fn(model_dir):\n"
+        "    return modelyard_testdep.VALUE\n\n\n"
+        "def predict_fn(data, model):\n"
+        "    return data.sum(axis=1) * model\n"
+    )
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "artifact", arcname=".")
+    model_data = session.upload_data(archive, key_prefix="code-in-artifact")
+    predictor = my.Model(model_data, framework="python", session=session).deploy(
+        endpoint_name="code-in-artifact"
+    )
+    try:
+        assert predictor.predict([[1.0, 2.0], [3.0, 4.0]]) == [126.0, 294.0]
+    finally:
+        predictor.delete_endpoint()

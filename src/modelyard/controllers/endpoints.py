@@ -217,6 +217,8 @@ class EndpointController(ControlLoop):
             str(work_dir),
             "--storage-url",
             self.storage_url,
+            "--envs-dir",
+            str(self.settings.resolved_home / "envs"),
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
         # One request at a time per instance: library thread pools only fight the HTTP loop

@@ -145,15 +145,31 @@ def load_user_handler(args: argparse.Namespace, work_dir: Path) -> Handler:
     model_dir = fetch_model(args.model_data, work_dir, args.storage_url)
     framework = None if args.framework == "python" else args.framework
     module = None
+    entry_point = args.entry_point or "inference.py"
+    code_dir: Path | None = None
     if args.source_dir:
-        code_dir = work_dir / "code"
-        fetch_model(args.source_dir, code_dir, args.storage_url)  # extracts into code_dir/model
-        module = import_user_module(code_dir / "model", args.entry_point or "inference.py")
-    elif (model_dir / "code" / (args.entry_point or "inference.py")).is_file():
-        module = import_user_module(model_dir / "code", args.entry_point or "inference.py")
+        fetch_model(args.source_dir, work_dir / "code", args.storage_url)
+        code_dir = work_dir / "code" / "model"  # fetch_model extracts into <dir>/model
+    elif (model_dir / "code" / entry_point).is_file():
+        code_dir = model_dir / "code"
     elif args.entry_point:
         raise NotFound(f"inference entry point {args.entry_point!r} is not in the model's code/")
+    if code_dir is not None:
+        use_requirements(code_dir, args.envs_dir or work_dir / "envs")
+        module = import_user_module(code_dir, entry_point)
     return UserHandlers(module, framework, model_dir).handle
+
+
+def use_requirements(code_dir: Path, envs_dir: Path) -> None:
+    """Install the code's requirements.txt (cached, as for training) and import from there."""
+    from modelyard.runtime.requirements import environment_for
+
+    requirements = code_dir / "requirements.txt"
+    if not requirements.is_file():
+        return
+    python = environment_for(requirements, envs_dir, lambda line: print(line, flush=True))
+    site_packages = next((python.parent.parent / "lib").glob("python*/site-packages"))
+    sys.path.insert(0, str(site_packages))
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,6 +377,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--entry-point", help="the inference script (default code/inference.py)")
     parser.add_argument("--source-dir", help="s3:// URI of sourcedir.tar.gz with the code")
+    parser.add_argument(
+        "--envs-dir",
+        type=Path,
+        default=None,
+        help="where environments for the code's requirements.txt are built and cached",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 = any free port")
     parser.add_argument(
