@@ -304,6 +304,21 @@ def jobs_logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")]
         time.sleep(0.5)
 
 
+@jobs_app.command("metrics")
+def jobs_metrics(
+    name: str,
+    metric: Annotated[str | None, typer.Option(help="Only this metric.")] = None,
+) -> None:
+    """A job's metrics: every point of each time series, oldest first."""
+    points = session().client.get(
+        f"/api/v1/training-jobs/{name}/metrics", params={"metric_name": metric} if metric else None
+    )
+    table(
+        ["metric", "step", "value", "time"],
+        [[p["name"], p["step"], f"{p['value']:.6g}", p["timestamp"][:23]] for p in points],
+    )
+
+
 @jobs_app.command("stop")
 def jobs_stop(name: str) -> None:
     """Stop a training job (SIGTERM, then SIGKILL after a grace period)."""

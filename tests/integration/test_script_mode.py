@@ -419,3 +419,16 @@ def test_code_inside_the_model_artifact_with_its_requirements(
         assert predictor.predict([[1.0, 2.0], [3.0, 4.0]]) == [126.0, 294.0]
     finally:
         predictor.delete_endpoint()
+
+
+def test_metrics_as_a_dataframe_and_from_the_cli(
+    server: RunningServer, session: my.Session
+) -> None:
+    estimator = my.Estimator.attach("sklearn-script", session=session)
+    frame = estimator.training_job_analytics.dataframe()
+    assert list(frame.columns[:3]) == ["timestamp", "metric_name", "value"]
+    losses = frame[frame.metric_name == "train:loss"]
+    assert losses["value"].tolist() == [1.0, 0.5, 0.333]
+    assert (frame["timestamp"] >= 0).all()
+    listing = server.cli("jobs", "metrics", "sklearn-script", "--metric", "train:loss").stdout
+    assert listing.count("train:loss") == 3 and "0.333" in listing

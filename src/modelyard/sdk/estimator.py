@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import ModelyardError
+from modelyard.sdk.analytics import TrainingJobAnalytics
 from modelyard.sdk.deserializers import BaseDeserializer
 from modelyard.sdk.inputs import TrainingInput, channels_from
 from modelyard.sdk.jobs import TrainingJob
@@ -192,6 +193,13 @@ class Estimator:
         self._model_data = None
         if wait:
             self.latest_training_job.wait(logs=logs)
+
+    @property
+    def training_job_analytics(self) -> TrainingJobAnalytics:
+        """The latest job's metrics; `.dataframe()` as in SageMaker."""
+        if self.latest_training_job is None:
+            raise ModelyardError("this estimator has not trained yet: call fit() first")
+        return TrainingJobAnalytics(self.latest_training_job.name, session=self._session())
 
     @property
     def model_data(self) -> str:
