@@ -157,3 +157,14 @@ def processes_of(home: Path) -> list[Any]:
 def processes_using(home: Path) -> list[str]:
     """Command lines of what is still running for this home: what a stop should have ended."""
     return [" ".join(proc.cmdline()) for proc in processes_of(home)]
+
+
+def wait_for(predicate: Any, timeout: float = 60.0, poll: float = 0.1) -> Any:
+    """predicate()'s first truthy value, polling; fails the test when the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"condition not met within {timeout:.0f}s")

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 import modelyard as my
 from modelyard.compute.processes import is_alive
-from tests.support import RunningServer, processes_using
-
-
-def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+from tests.support import RunningServer, processes_using, wait_for
 
 
 def upload(session: my.Session, csvs: dict[str, Path]) -> dict[str, str]:

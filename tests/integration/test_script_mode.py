@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import time
 from importlib import util
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 
 import modelyard as my
 from modelyard.errors import InvalidRequest, ModelyardError, UnexpectedStatusException
-from tests.support import RunningServer, free_port
+from tests.support import RunningServer, free_port, wait_for
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -204,25 +203,15 @@ def test_stop_kills_a_script_that_ignores_sigterm(tmp_path: Path) -> None:
         estimator.fit(job_name="stubborn", wait=False)
         job = estimator.latest_training_job
         assert job is not None
-        wait_until(lambda: "ignoring SIGTERM" in job.logs()[0])
+        wait_for(lambda: "ignoring SIGTERM" in job.logs()[0])
         job.stop()
-        description = wait_until(lambda: (d := job.describe())["status"] == "Stopped" and d)
+        description = wait_for(lambda: (d := job.describe())["status"] == "Stopped" and d)
         assert description["secondary_status"] == "Stopped"
         from tests.support import processes_using
 
-        wait_until(lambda: not any("ignores_sigterm" in p for p in processes_using(running.home)))
+        wait_for(lambda: not any("ignores_sigterm" in p for p in processes_using(running.home)))
     finally:
         running.cleanup()
-
-
-def wait_until(predicate: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_script_mode_model_deploys_with_the_scripts_handlers(
@@ -373,9 +362,9 @@ def test_checkpoints_sync_while_running_and_restore_on_the_next_job(session: my.
     first.fit(job_name="checkpointed-first", wait=False)
     job = first.latest_training_job
     assert job is not None
-    wait_until(lambda: "epoch 3 done" in job.logs()[0])
+    wait_for(lambda: "epoch 3 done" in job.logs()[0])
     job.stop()
-    wait_until(lambda: job.describe()["status"] == "Stopped")
+    wait_for(lambda: job.describe()["status"] == "Stopped")
     stored = session.read_s3_file(session.default_bucket(), "checkpoints/resumable/last-epoch.txt")
     last = int(stored)
     assert last >= 3  # the checkpoint was uploaded while the job ran (or as it stopped)

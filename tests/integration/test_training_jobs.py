@@ -15,7 +15,7 @@ import xgboost
 
 import modelyard as my
 from modelyard.errors import Conflict, InvalidRequest, NotFound, UnexpectedStatusException
-from tests.support import RunningServer
+from tests.support import RunningServer, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +29,6 @@ def uris(session: my.Session, breast_cancer_csvs: dict[str, Path]) -> dict[str, 
         name: session.upload_data(path, key_prefix=f"jobs-test/{name}")
         for name, path in breast_cancer_csvs.items()
     }
-
-
-def wait_for(predicate: Any, timeout: float = 60.0, poll: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError("condition not met in time")
 
 
 def xgboost_estimator(session: my.Session, **hyperparameters: Any) -> my.Estimator:
