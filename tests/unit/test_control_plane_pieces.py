@@ -8,7 +8,7 @@ from modelyard.api.routers.objects import parse_range
 from modelyard.compute.instance_types import cpus_for
 from modelyard.controllers.routing import RoutingTable
 from modelyard.errors import InvalidRequest, RangeNotSatisfiable
-from modelyard.services.names import unique_name, validate_name
+from modelyard.names import unique_name, validate_name
 from modelyard.services.pagination import decode_token, encode_token
 from modelyard.settings import Settings
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import ModelyardError
+from modelyard.names import unique_name
 from modelyard.sdk.analytics import TrainingJobAnalytics
 from modelyard.sdk.deserializers import BaseDeserializer
 from modelyard.sdk.inputs import TrainingInput, channels_from
@@ -22,7 +23,6 @@ from modelyard.sdk.predictor import Predictor
 from modelyard.sdk.serializers import BaseSerializer
 from modelyard.sdk.session import Session
 from modelyard.sdk.source import pack_source, temporary_dir
-from modelyard.services.names import unique_name
 
 DEFAULT_MAX_RUN = 24 * 60 * 60
 # Arguments that only mean something on AWS: accepted so SageMaker code runs, then ignored.

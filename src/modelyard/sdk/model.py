@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import Conflict
+from modelyard.names import unique_name
 from modelyard.sdk.deserializers import BaseDeserializer
 from modelyard.sdk.predictor import Predictor
 from modelyard.sdk.serializers import BaseSerializer
 from modelyard.sdk.session import Session
 from modelyard.sdk.source import pack_source, temporary_dir
-from modelyard.services.names import unique_name
 
 
 class Model:

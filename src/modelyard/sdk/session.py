@@ -17,7 +17,6 @@ from urllib.parse import quote
 from modelyard import server
 from modelyard.errors import ModelyardError, ServerNotRunning
 from modelyard.sdk.client import ApiClient
-from modelyard.services.auth import read_token
 from modelyard.settings import Settings
 from modelyard.storage.uri import join_s3_uri
 
@@ -58,9 +57,16 @@ class Session:
                 file=sys.stderr,
                 flush=True,
             )
-        self.token = token or self.settings.token or read_token(self.settings.token_path)
+        self.token = token or self.settings.token or self._read_token()
         self.client = ApiClient(self.url, self.token)
         self._default_bucket: str | None = None
+
+    def _read_token(self) -> str | None:
+        """The admin token the local server wrote into its home, if this user can read it."""
+        try:
+            return self.settings.token_path.read_text().strip() or None
+        except OSError:
+            return None
 
     def __repr__(self) -> str:
         return f"Session(url={self.url!r})"

@@ -30,12 +30,5 @@ def ensure_admin_token(path: Path) -> str:
     return token
 
 
-def read_token(path: Path) -> str | None:
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None
-
-
 def tokens_equal(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from modelyard.compute.instance_types import cpus_for
 from modelyard.errors import Conflict, InvalidRequest
+from modelyard.names import validate_name
 from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import (
     CreateEndpointConfig,
@@ -13,7 +14,6 @@ from modelyard.schemas.endpoints import (
     ProductionVariant,
 )
 from modelyard.services import crud
-from modelyard.services.names import validate_name
 from modelyard.store import Database
 from modelyard.store.models import Endpoint, EndpointConfig, Model
 

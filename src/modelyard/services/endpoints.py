@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from modelyard.errors import Conflict, InvalidRequest, NotFound
+from modelyard.names import validate_name
 from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import CreateEndpoint, EndpointDescription, InstanceDescription
 from modelyard.services import crud
-from modelyard.services.names import validate_name
 from modelyard.store import Database
 from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance
 

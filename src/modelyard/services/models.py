@@ -6,11 +6,11 @@ from sqlalchemy import select
 
 from modelyard.algorithms.registry import get_algorithm
 from modelyard.errors import Conflict, InvalidRequest, NotFound
+from modelyard.names import validate_name
 from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import CreateModel, ModelDescription
 from modelyard.services import crud
 from modelyard.services.frameworks import installed_version
-from modelyard.services.names import validate_name
 from modelyard.storage import ObjectStore, parse_s3_uri
 from modelyard.store import Database
 from modelyard.store.models import EndpointConfig, Model

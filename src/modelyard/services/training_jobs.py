@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from modelyard.algorithms.registry import get_algorithm
 from modelyard.compute.instance_types import cpus_for
 from modelyard.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from modelyard.names import validate_name
 from modelyard.schemas.common import Page
 from modelyard.schemas.training import (
     Channel,
@@ -31,7 +32,6 @@ from modelyard.schemas.training import (
 )
 from modelyard.services import auth, crud
 from modelyard.services.frameworks import installed_version, version_note
-from modelyard.services.names import validate_name
 from modelyard.settings import Settings
 from modelyard.storage import ObjectStore, parse_s3_uri
 from modelyard.store import Database

@@ -1,4 +1,4 @@
-"""Resource names: SageMaker's rule, one checker, one message."""
+"""Resource names: SageMaker's rule, one checker, one message (shared by server and SDK)."""
 
 from __future__ import annotations
 
