@@ -42,18 +42,19 @@ def read_tar(session: my.Session, uri: str) -> dict[str, bytes]:
 def test_sklearn_script_runs_with_the_sagemaker_contract(
     server: RunningServer, session: my.Session, uris: dict[str, str]
 ) -> None:
-    estimator = my.SKLearn(
-        entry_point="train.py",
-        source_dir=str(SCRIPTS / "sklearn_src"),
-        framework_version="1.2-1",
-        hyperparameters={"n-estimators": 20, "max-depth": 5, "class-weights": {"0": 1, "1": 2}},
-        metric_definitions=[
-            {"Name": "test:accuracy-regex", "Regex": "test-accuracy: ([0-9.]+)"},
-            {"Name": "train:loss", "Regex": "train-loss=([0-9.]+)"},
-        ],
-        role="arn:aws:iam::123456789012:role/ignored",
-        session=session,
-    )
+    with pytest.warns(UserWarning, match="ignored on modelyard \\(AWS-only\\): role"):
+        estimator = my.SKLearn(
+            entry_point="train.py",
+            source_dir=str(SCRIPTS / "sklearn_src"),
+            framework_version="1.2-1",
+            hyperparameters={"n-estimators": 20, "max-depth": 5, "class-weights": {"0": 1, "1": 2}},
+            metric_definitions=[
+                {"Name": "test:accuracy-regex", "Regex": "test-accuracy: ([0-9.]+)"},
+                {"Name": "train:loss", "Regex": "train-loss=([0-9.]+)"},
+            ],
+            role="arn:aws:iam::123456789012:role/ignored",
+            session=session,
+        )
     estimator.fit({"train": uris["train"], "test": uris["test"]}, job_name="sklearn-script")
     description = session.describe_training_job("sklearn-script")
     assert description["status"] == "Completed"
