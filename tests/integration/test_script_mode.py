@@ -422,3 +422,52 @@ def test_metrics_as_a_dataframe_and_from_the_cli(
     assert (frame["timestamp"] >= 0).all()
     listing = server.cli("jobs", "metrics", "sklearn-script", "--metric", "train:loss").stdout
     assert listing.count("train:loss") == 3 and "0.333" in listing
+
+
+@pytest.mark.skipif(util.find_spec("torch") is None, reason="needs modelyard[pytorch]")
+def test_pytorch_ddp_across_two_hosts(session: my.Session, test_rows: Any) -> None:
+    import re
+
+    estimator = my.PyTorch(
+        entry_point="train.py",
+        source_dir=str(SCRIPTS / "pytorch_ddp"),
+        framework_version="2.13",
+        instance_count=2,
+        distribution={"torch_distributed": {"enabled": True}},
+        hyperparameters={"epochs": 4},
+        session=session,
+    )
+    try:
+        estimator.fit(job_name="pytorch-ddp", logs=False)
+    finally:
+        log = estimator.latest_training_job.logs()[0]  # type: ignore[union-attr]
+        print(log[-4000:])  # shown by pytest when the job fails
+    sums = dict(re.findall(r"\[(algo-\d)\] host algo-\d rank \d/2 checksum (\S+)", log))
+    assert set(sums) == {"algo-1", "algo-2"}
+    assert sums["algo-1"] == sums["algo-2"]  # DDP kept the replicas identical
+    assert "[algo-1] host algo-1 rank 0/2" in log and "[algo-2] host algo-2 rank 1/2" in log
+    files = read_tar(session, estimator.model_data)
+    assert "model.pth" in files and "not-kept.txt" not in files  # only algo-1's model
+    predictor = estimator.deploy(endpoint_name="pytorch-ddp")
+    try:
+        answer = predictor.predict([[1.0] * 10, [0.0] * 10])
+        assert len(answer) == 2 and all(len(row) == 1 for row in answer)
+    finally:
+        predictor.delete_endpoint()
+
+
+def test_built_in_algorithms_stay_on_one_instance(
+    server: RunningServer, uris: dict[str, str]
+) -> None:
+    with server.http() as http:
+        response = http.post(
+            "/api/v1/training-jobs",
+            json={
+                "name": "xgb-two-hosts",
+                "algorithm": "xgboost",
+                "instance_count": 2,
+                "hyperparameters": {"num_round": "2"},
+                "inputs": [{"channel": "train", "uri": uris["train"]}],
+            },
+        )
+    assert response.status_code == 400 and "one instance" in response.text

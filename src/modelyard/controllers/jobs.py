@@ -200,7 +200,7 @@ class JobController(ControlLoop):
                 "storage_url": self.storage_url,
                 "num_cpus": job.cpus,
                 "instance_type": job.instance_type,
-                "hosts": ["algo-1"],
+                "hosts": [f"algo-{i + 1}" for i in range(job.instance_count)],
                 "current_host": "algo-1",
             },
         )

@@ -13,11 +13,15 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -163,16 +167,59 @@ def metric_matchers(
     return [(d["name"], re.compile(d["regex"])) for d in definitions]
 
 
+@dataclass
+class Host:
+    """One of the job's hosts: its name, its own SageMaker-shaped work dir and channels."""
+
+    name: str
+    layout: JobLayout
+    channels: dict[str, Path]
+
+
+def distribution_env(
+    spec: dict[str, Any], hosts: list[str], host: str, port: int
+) -> dict[str, str]:
+    """torchrun's environment for `distribution={"torch_distributed" | "pytorchddp": ...}`:
+    each host is one node running one process, rendezvous on the first host."""
+    distribution = (spec.get("script") or {}).get("distribution") or {}
+    enabled = any(
+        (distribution.get(kind) or {}).get("enabled")
+        for kind in ("torch_distributed", "pytorchddp")
+    )
+    if not enabled:
+        return {}
+    rank = hosts.index(host)
+    return {
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": str(len(hosts)),
+        "RANK": str(rank),
+        "GROUP_RANK": str(rank),
+        "LOCAL_RANK": "0",
+        "LOCAL_WORLD_SIZE": "1",
+        # The hosts share this machine: gloo pairs over loopback rather than over whatever
+        # address the machine's hostname happens to resolve to.
+        "GLOO_SOCKET_IFNAME": "lo",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def run_script(
-    layout: JobLayout,
+    hosts: list[Host],
     spec: dict[str, Any],
-    channels: dict[str, Path],
     report_metric: Callable[[str, float, int | None], None],
     log: Callable[[str], None],
 ) -> None:
-    """Run the entry point to its end, streaming its output into the job log and turning
-    lines that match the metric definitions into metrics. Raises ScriptFailed on failure."""
-    code_dir = fetch_source(layout, spec)
+    """Run the entry point on every host to its end, streaming each one's output into the job
+    log (prefixed with the host when there are several) and turning lines that match the
+    metric definitions into metrics. Raises ScriptFailed when any host fails."""
+    first = hosts[0].layout
+    code_dir = fetch_source(first, spec)
     user, framework = split_hyperparameters(spec["hyperparameters"])
     script = spec["script"]
     if script.get("note"):
@@ -185,45 +232,117 @@ def run_script(
         except RequirementsFailed as exc:
             raise ScriptFailed(str(exc)) from None
     argv = command(code_dir, script["entry_point"], to_cmd_args(user), python)
-    env = {**os.environ, **sm_environment(layout, spec, channels, user, framework, code_dir)}
-    checkpoint_dir = layout.root / "checkpoints"
-    checkpoint_dir.mkdir(exist_ok=True)
-    env["SM_CHECKPOINT_DIR"] = str(checkpoint_dir)  # SageMaker's /opt/ml/checkpoints
-    checkpoints = checkpoint_sync(spec, checkpoint_dir, log)
+    names = [host.name for host in hosts]
+    port = free_port()
+    envs = []
+    for host in hosts:
+        host_spec = {**spec, "current_host": host.name}
+        if len(hosts) > 1:
+            host_spec["num_cpus"] = max(1, int(spec["num_cpus"]) // len(hosts))
+        env = {
+            **os.environ,
+            **sm_environment(host.layout, host_spec, host.channels, user, framework, code_dir),
+        }
+        checkpoint_dir = host.layout.root / "checkpoints"
+        checkpoint_dir.mkdir(exist_ok=True)
+        env["SM_CHECKPOINT_DIR"] = str(checkpoint_dir)  # SageMaker's /opt/ml/checkpoints
+        env.update(distribution_env(spec, names, host.name, port))
+        envs.append(env)
+    # Checkpoints are restored to and synced from the first host, which keeps the model too.
+    checkpoints = checkpoint_sync(spec, first.root / "checkpoints", log)
     if checkpoints is not None:
         checkpoints.restore()
         checkpoints.start()
-    matchers = metric_matchers(spec.get("metric_definitions") or [])
-    log(f"running {' '.join(argv)}")
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    log(f"running {' '.join(argv)}" + (f" on {len(hosts)} hosts" if len(hosts) > 1 else ""))
     # A stop sends SIGTERM to the whole job: the script gets it; this process stays to read
     # the script's last lines and upload its last checkpoints (SIGKILL still ends both).
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        process = subprocess.Popen(
-            argv, cwd=code_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        assert process.stdout is not None
-        out = sys.stdout.buffer
-        for raw in process.stdout:
-            out.write(raw)
-            out.flush()
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            tail.append(line)
-            for name, pattern in matchers:
-                match = pattern.search(line)
-                if match:
-                    try:
-                        report_metric(name, float(match.group(1)), None)
-                    except ValueError:
-                        pass
-        code = process.wait()
+        runs = [
+            HostRun(
+                name if len(hosts) > 1 else None,
+                argv,
+                code_dir,
+                env,
+                metric_matchers(spec.get("metric_definitions") or []),
+                report_metric,
+            )
+            for name, env in zip(names, envs, strict=True)
+        ]
+        failed = wait_all(runs)
     finally:
         if checkpoints is not None:
             checkpoints.stop()
         signal.signal(signal.SIGTERM, previous)
-    if code != 0:
-        raise ScriptFailed(failure_message(code, argv, list(tail)))
+    if failed is not None:
+        message = failure_message(failed.code, argv, list(failed.tail))
+        raise ScriptFailed(message if len(hosts) == 1 else f"{failed.host}: {message}")
+
+
+_OUTPUT_LOCK = threading.Lock()
+
+
+class HostRun:
+    """One host's process, its output copied into the job log line by line."""
+
+    def __init__(
+        self,
+        host: str | None,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        matchers: list[tuple[str, re.Pattern[str]]],
+        report_metric: Callable[[str, float, int | None], None],
+    ) -> None:
+        self.host = host
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.code = 0
+        self.process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        self._matchers = matchers
+        self._report = report_metric
+        self.reader = threading.Thread(target=self._read, name=f"output-{host}", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        prefix = f"[{self.host}] ".encode() if self.host else b""
+        out = sys.stdout.buffer
+        for raw in self.process.stdout:
+            with _OUTPUT_LOCK:
+                out.write(prefix + raw)
+                out.flush()
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.tail.append(line)
+            for name, pattern in self._matchers:
+                match = pattern.search(line)
+                if match:
+                    try:
+                        self._report(name, float(match.group(1)), None)
+                    except ValueError:
+                        pass
+
+
+def wait_all(runs: list[HostRun]) -> HostRun | None:
+    """Wait for every host; the first that failed, after stopping the others (they would wait
+    for it forever in a collective), or None when all succeeded."""
+    pending = list(runs)
+    failed: HostRun | None = None
+    while pending:
+        for run in list(pending):
+            code = run.process.poll()
+            if code is None:
+                continue
+            run.reader.join()
+            run.code = code
+            pending.remove(run)
+            if code != 0 and failed is None:
+                failed = run
+                for other in pending:
+                    other.process.terminate()
+        time.sleep(0.02)
+    return failed
 
 
 def failure_message(code: int, argv: list[str], tail: list[str]) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from modelyard.errors import InvalidRequest, ModelyardError
 from modelyard.runtime.layout import JobLayout, write_json
 from modelyard.runtime.reporter import Reporter
-from modelyard.runtime.script_mode import ScriptFailed, run_script
+from modelyard.runtime.script_mode import Host, ScriptFailed, run_script
 
 
 def log(message: str) -> None:
@@ -91,6 +91,18 @@ def fetch_channels(layout: JobLayout, spec: dict[str, Any]) -> dict[str, Path]:
         log(f"channel {channel['channel']}: {len(files)} file(s) from {uri}")
         channels[channel["channel"]] = dest
     return channels
+
+
+def script_hosts(layout: JobLayout, spec: dict[str, Any], channels: dict[str, Path]) -> list[Host]:
+    """algo-1 works in the job's own dir; algo-2 … algo-N in dirs of their own beside it,
+    each with the same channels (SageMaker's FullyReplicated) and its own config."""
+    hosts = [Host(spec["hosts"][0], layout, channels)]
+    for name in spec["hosts"][1:]:
+        host_layout = JobLayout(layout.root / "hosts" / name)
+        host_layout.create()
+        write_configs(host_layout, {**spec, "current_host": name})
+        hosts.append(Host(name, host_layout, fetch_channels(host_layout, spec)))
+    return hosts
 
 
 def pack_and_upload(layout: JobLayout, spec: dict[str, Any], source: Path, name: str) -> str:
@@ -187,7 +199,7 @@ def run(work_dir: Path) -> int:
             log(f"training {spec['algorithm']} with {spec['num_cpus']} CPU(s)")
             train_builtin(layout, spec, channels, reporter, preload)
         else:
-            run_script(layout, spec, channels, reporter.metric, log)
+            run_script(script_hosts(layout, spec, channels), spec, reporter.metric, log)
         reporter.flush()
         reporter.status("Uploading", "Uploading generated training model")
         model_uri = pack_and_upload(layout, spec, layout.model_dir, "model.tar.gz")

@@ -24,6 +24,11 @@ class ScriptSpec(Strict):
     framework: str | None = Field(default=None, description="sklearn, xgboost or pytorch.")
     framework_version: str | None = None
     py_version: str | None = None
+    distribution: dict[str, Any] = Field(
+        default={},
+        description='{"torch_distributed": {"enabled": true}} (or "pytorchddp") sets the '
+        "torchrun environment on every host.",
+    )
     checkpoint_s3_uri: str | None = Field(
         default=None,
         description="Restored into SM_CHECKPOINT_DIR at start and synced from it while the "

@@ -82,10 +82,6 @@ class Estimator:
                 "'linear-learner', see 'modelyard algorithms list') or entry_point=... (your "
                 "own training script), not both"
             )
-        if distribution:
-            raise ModelyardError("distribution is not supported by this modelyard version yet")
-        if entry_point is not None and instance_count != 1:
-            raise ModelyardError("script mode runs on one instance in this modelyard version")
         self.algorithm = algorithm
         self.entry_point = entry_point
         self.source_dir = source_dir
@@ -94,6 +90,7 @@ class Estimator:
         self.framework = framework
         self.framework_version = framework_version
         self.py_version = py_version
+        self.distribution = distribution or {}
         if checkpoint_s3_uri is not None and entry_point is None:
             raise ModelyardError("checkpoint_s3_uri is for script mode (entry_point=...)")
         self.checkpoint_s3_uri = checkpoint_s3_uri
@@ -144,6 +141,7 @@ class Estimator:
             "framework_version": self.framework_version,
             "py_version": self.py_version,
             "checkpoint_s3_uri": self.checkpoint_s3_uri,
+            "distribution": self.distribution,
         }
         return spec, {
             "sagemaker_program": json.dumps(inside),

@@ -88,12 +88,21 @@ class TrainingJobs:
                 "(entry_point and source_dir of your own code)",
                 {"field": "algorithm"},
             )
-        cpus = cpus_for(request.instance_type, self.settings.cpu_slots)
+        cpus = min(
+            self.settings.cpu_slots,
+            cpus_for(request.instance_type, self.settings.cpu_slots) * request.instance_count,
+        )
         for definition in request.metric_definitions:
             check_metric_regex(definition.name, definition.regex)
         if request.algorithm is not None:
             algorithm = self._algorithm(request.algorithm)
             algorithm.validate(request.hyperparameters)
+            if request.instance_count != 1:
+                raise InvalidRequest(
+                    "built-in algorithms train on one instance here; instance_count > 1 is "
+                    "for script mode",
+                    {"field": "instance_count"},
+                )
             self._check_channels(
                 request.inputs, algorithm.required_channels, algorithm.optional_channels
             )
@@ -159,6 +168,14 @@ class TrainingJobs:
                     f"script.checkpoint_s3_uri: bucket {bucket!r} does not exist",
                     {"field": "script.checkpoint_s3_uri"},
                 )
+        known = {"torch_distributed", "pytorchddp"}
+        unknown = sorted(set(script.distribution) - known)
+        if unknown:
+            raise InvalidRequest(
+                f"script.distribution: {', '.join(unknown)} is not supported; use "
+                f"{' or '.join(sorted(known))}",
+                {"field": "script.distribution"},
+            )
         spec = script.model_dump()
         spec["installed_version"] = installed
         if script.framework and installed:
