@@ -15,9 +15,16 @@ if TYPE_CHECKING:
     from modelyard.sdk.estimator import Estimator
     from modelyard.sdk.frameworks import PyTorch, SKLearn, XGBoost
     from modelyard.sdk.inputs import TrainingInput
-    from modelyard.sdk.jobs import TrainingJob
+    from modelyard.sdk.jobs import ProcessingJob, TrainingJob
     from modelyard.sdk.model import Model
     from modelyard.sdk.predictor import Predictor
+    from modelyard.sdk.processing import (
+        FrameworkProcessor,
+        ProcessingInput,
+        ProcessingOutput,
+        ScriptProcessor,
+        SKLearnProcessor,
+    )
     from modelyard.sdk.session import Session
     from modelyard.tracking import log_metric
 
@@ -33,10 +40,22 @@ _PUBLIC = {
     "SKLearn": "modelyard.sdk.frameworks",
     "XGBoost": "modelyard.sdk.frameworks",
     "PyTorch": "modelyard.sdk.frameworks",
+    "ProcessingInput": "modelyard.sdk.processing",
+    "ProcessingOutput": "modelyard.sdk.processing",
+    "ScriptProcessor": "modelyard.sdk.processing",
+    "SKLearnProcessor": "modelyard.sdk.processing",
+    "FrameworkProcessor": "modelyard.sdk.processing",
+    "ProcessingJob": "modelyard.sdk.jobs",
 }
 
 __all__ = [
     "Estimator",
+    "FrameworkProcessor",
+    "ProcessingInput",
+    "ProcessingJob",
+    "ProcessingOutput",
+    "SKLearnProcessor",
+    "ScriptProcessor",
     "Model",
     "Predictor",
     "PyTorch",

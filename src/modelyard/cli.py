@@ -35,12 +35,14 @@ jobs_app = typer.Typer(help="Training jobs.", no_args_is_help=True)
 endpoints_app = typer.Typer(help="Real-time endpoints.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
 algorithms_app = typer.Typer(help="The built-in algorithm catalog.", no_args_is_help=True)
+processing_app = typer.Typer(help="Processing jobs.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 app.add_typer(data_app, name="data")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(models_app, name="models")
 app.add_typer(algorithms_app, name="algorithms")
+app.add_typer(processing_app, name="processing")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -292,7 +294,10 @@ def jobs_logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")]
     """Print a job's log (and keep following it with --follow)."""
     from modelyard.sdk.jobs import TrainingJob
 
-    job = TrainingJob(session(), name)
+    follow_logs(TrainingJob(session(), name), follow)
+
+
+def follow_logs(job: Any, follow: bool) -> None:
     offset = 0
     while True:
         text, offset, complete = job.logs(offset)
@@ -398,6 +403,41 @@ def algorithms_list() -> None:
 def algorithms_describe(name: str) -> None:
     """An algorithm's hyperparameters, channels and metrics."""
     print_json(session().client.get(f"/api/v1/algorithms/{name}"))
+
+
+# -- processing jobs ------------------------------------------------------------------------
+@processing_app.command("list")
+def processing_list(status: str | None = None, name_contains: str | None = None) -> None:
+    """List processing jobs, newest first."""
+    params = {k: v for k, v in {"status": status, "name_contains": name_contains}.items() if v}
+    page = session().client.get("/api/v1/processing-jobs", params=params)
+    table(
+        ["name", "status", "created"],
+        [[j["name"], j["status"], j["created_at"][:19]] for j in page["items"]],
+    )
+
+
+@processing_app.command("describe")
+def processing_describe(name: str) -> None:
+    """Everything about one processing job, as JSON."""
+    print_json(session().client.get(f"/api/v1/processing-jobs/{name}"))
+
+
+@processing_app.command("logs")
+def processing_logs(
+    name: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = False
+) -> None:
+    """Print a processing job's log (and keep following it with --follow)."""
+    from modelyard.sdk.jobs import ProcessingJob
+
+    follow_logs(ProcessingJob(session(), name), follow)
+
+
+@processing_app.command("stop")
+def processing_stop(name: str) -> None:
+    """Stop a processing job."""
+    description = session().client.post(f"/api/v1/processing-jobs/{name}/stop")
+    out.print(f"processing job {name}: {description['status']}")
 
 
 # -- quickstart ---------------------------------------------------------------------------

@@ -17,13 +17,17 @@ from modelyard.api.routers import (
     endpoints,
     models,
     objects,
+    processing_jobs,
     system,
     training_jobs,
 )
 from modelyard.services.platform import Platform
 from modelyard.store.models import Endpoint
 
-ROUTERS = (system, objects, training_jobs, models, endpoint_configs, endpoints, algorithms)
+ROUTERS = (
+    system, objects, training_jobs, processing_jobs, models, endpoint_configs, endpoints,
+    algorithms,
+)  # fmt: skip
 
 
 def create_app(platform: Platform) -> InvocationsProxy:

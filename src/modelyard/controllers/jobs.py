@@ -189,6 +189,8 @@ class JobController(ControlLoop):
             layout.spec_file,
             {
                 "name": job.name,
+                "kind": job.kind,
+                "processing": job.processing,
                 "algorithm": job.algorithm,
                 "script": job.script,
                 "metric_definitions": job.metric_definitions or [],

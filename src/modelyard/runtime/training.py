@@ -20,6 +20,7 @@ from typing import Any
 
 from modelyard.errors import InvalidRequest, ModelyardError
 from modelyard.runtime.layout import JobLayout, write_json
+from modelyard.runtime.processing import run_processing
 from modelyard.runtime.reporter import Reporter
 from modelyard.runtime.script_mode import Host, ScriptFailed, run_script
 
@@ -191,6 +192,11 @@ def run(work_dir: Path) -> int:
     preload = Preload(spec["algorithm"]) if spec.get("algorithm") else None
     try:
         layout.create()
+        if spec.get("kind") == "processing":
+            run_processing(layout, spec, reporter.status, log)
+            write_json(layout.result_file, {"status": "Completed"})
+            log(f"completed in {time.monotonic() - started:.1f}s")
+            return 0
         write_configs(layout, spec)
         reporter.status("Downloading", "Downloading input data")
         channels = fetch_channels(layout, spec)

@@ -16,9 +16,13 @@ POLL_SECONDS = 0.1
 
 
 class TrainingJob:
+    collection = "training-jobs"
+    noun = "training job"
+
     def __init__(self, session: Session, name: str) -> None:
         self.session = session
         self.name = name
+        self._path = f"/api/v1/{self.collection}/{name}"
 
     def __repr__(self) -> str:
         return f"TrainingJob({self.name!r})"
@@ -28,20 +32,18 @@ class TrainingJob:
         return self.name
 
     def describe(self) -> dict[str, Any]:
-        return self.session.describe_training_job(self.name)
+        return self.session.client.get(self._path)  # type: ignore[no-any-return]
 
     def stop(self) -> None:
-        self.session.client.post(f"/api/v1/training-jobs/{self.name}/stop")
+        self.session.client.post(f"{self._path}/stop")
 
     def logs(self, offset: int = 0) -> tuple[str, int, bool]:
-        chunk = self.session.client.get(
-            f"/api/v1/training-jobs/{self.name}/logs", params={"offset": offset}
-        )
+        chunk = self.session.client.get(f"{self._path}/logs", params={"offset": offset})
         return chunk["text"], chunk["next_offset"], chunk["complete"]
 
     def metrics(self) -> list[dict[str, Any]]:
         return self.session.client.get(  # type: ignore[no-any-return]
-            f"/api/v1/training-jobs/{self.name}/metrics"
+            f"{self._path}/metrics"
         )
 
     def wait(self, logs: bool = True, out: TextIO | None = None) -> dict[str, Any]:
@@ -65,16 +67,16 @@ class TrainingJob:
                     break
                 status.update(
                     f"[bold]{self.name}[/]: {description['status']} - "
-                    f"{description['secondary_status']} "
+                    f"{description.get('secondary_status', '')} "
                     f"({time.monotonic() - started:.0f}s)"
                 )
                 time.sleep(POLL_SECONDS)
                 description = self.describe()
         self._print_summary(console, description)
         if description["status"] != "Completed":
-            reason = description.get("failure_reason") or description["secondary_status"]
+            reason = description.get("failure_reason") or description.get("secondary_status")
             raise UnexpectedStatusException(
-                f"training job {self.name} ended {description['status']}: {reason}",
+                f"{self.noun} {self.name} ended {description['status']}: {reason}",
                 actual_status=description["status"],
                 details={"name": self.name, "failure_reason": description.get("failure_reason")},
             )
@@ -99,3 +101,8 @@ def _seconds(start: str, end: str) -> float:
     from datetime import datetime
 
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+class ProcessingJob(TrainingJob):
+    collection = "processing-jobs"
+    noun = "processing job"

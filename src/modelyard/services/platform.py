@@ -11,6 +11,7 @@ from modelyard.services import auth
 from modelyard.services.endpoint_configs import EndpointConfigs
 from modelyard.services.endpoints import Endpoints
 from modelyard.services.models import Models
+from modelyard.services.processing_jobs import ProcessingJobs
 from modelyard.services.training_jobs import TrainingJobs
 from modelyard.settings import Settings
 from modelyard.storage import default_bucket_name, open_store
@@ -38,6 +39,9 @@ class Platform:
             self.db, settings, self.storage_url, self.routes
         )
         self.training_jobs = TrainingJobs(
+            self.db, self.store, settings, self.default_bucket, wake=self.job_controller.wake
+        )
+        self.processing_jobs = ProcessingJobs(
             self.db, self.store, settings, self.default_bucket, wake=self.job_controller.wake
         )
         self.models = Models(self.db, self.store)

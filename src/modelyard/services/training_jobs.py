@@ -139,7 +139,8 @@ class TrainingJobs:
                 session.add(job)
         except IntegrityError:
             raise Conflict(
-                f"a training job named {request.name!r} already exists; choose another name",
+                f"a job named {request.name!r} already exists (training and processing jobs "
+                "share names); choose another name",
                 {"name": request.name},
             ) from None
         self.wake()
@@ -248,14 +249,16 @@ class TrainingJobs:
             )
 
     # -- read -----------------------------------------------------------------------------
-    def _get(self, session: Session, name: str) -> TrainingJob:
-        job = session.scalar(
-            select(TrainingJob)
-            .where(TrainingJob.name == name)
-            .options(selectinload(TrainingJob.transitions))
-        )
+    kind = "training"
+    noun = "training job"
+
+    def _get(self, session: Session, name: str, any_kind: bool = False) -> TrainingJob:
+        query = select(TrainingJob).where(TrainingJob.name == name)
+        if not any_kind:
+            query = query.where(TrainingJob.kind == self.kind)
+        job = session.scalar(query.options(selectinload(TrainingJob.transitions)))
         if job is None:
-            raise NotFound(f"training job {name!r} does not exist", {"name": name})
+            raise NotFound(f"{self.noun} {name!r} does not exist", {"name": name})
         return job
 
     def describe(self, name: str) -> TrainingJobDescription:
@@ -275,7 +278,13 @@ class TrainingJobs:
             )
         with self.db.session() as session:
             rows, token = crud.page(
-                session, TrainingJob, name_contains, max_results, next_token, status=status
+                session,
+                TrainingJob,
+                name_contains,
+                max_results,
+                next_token,
+                status=status,
+                kind=self.kind,
             )
         return Page[TrainingJobSummary](
             items=[
@@ -298,14 +307,14 @@ class TrainingJobs:
             job = self._get(session, name)
             if job.status in TERMINAL:
                 raise Conflict(
-                    f"training job {name!r} has already ended ({job.status})",
+                    f"{self.noun} {name!r} has already ended ({job.status})",
                     {"name": name, "status": job.status},
                 )
             if job.status == "InProgress":
                 job.status = "Stopping"
                 job.stop_requested_at = utcnow()
                 job.stop_reason = job.stop_reason or "Stopped"
-                transition(job, "Stopping", "Stopping the training job")
+                transition(job, "Stopping", f"Stopping the {self.noun}")
         self.wake()
         return self.describe(name)
 
@@ -322,7 +331,7 @@ class TrainingJobs:
 
     def report(self, name: str, report: JobReport) -> None:
         with self.db.session() as session:
-            job = self._get(session, name)
+            job = self._get(session, name, any_kind=True)  # every kind reports the same way
             if report.secondary_status is not None and job.status == "InProgress":
                 if report.secondary_status not in REPORTABLE_SECONDARY:
                     raise InvalidRequest(

@@ -40,10 +40,15 @@ class Base(DeclarativeBase):
 
 
 class TrainingJob(Base):
+    """A job the job controller runs: a training job, or (kind "processing") a processing job,
+    which shares the whole life cycle — queue, launch, watch, stop, re-attach, logs."""
+
     __tablename__ = "training_jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="training", index=True)
+    processing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     secondary_status: Mapped[str] = mapped_column(String(32))
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,163 @@
+"""Processing jobs: the user's data-processing script with inputs in and outputs out.
+
+They are a kind of job: queued, launched, watched, stopped and re-attached by the same job
+controller as training jobs, and stored in the same table with kind "processing".
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from modelyard.compute.instance_types import cpus_for
+from modelyard.errors import Conflict, InvalidRequest, NotFound
+from modelyard.names import validate_name
+from modelyard.schemas.common import Page
+from modelyard.schemas.processing import (
+    PROCESSING_ROOT,
+    CreateProcessingJob,
+    ProcessingJobDescription,
+    ProcessingJobSummary,
+)
+from modelyard.services import crud
+from modelyard.services.training_jobs import STATUSES, TrainingJobs, transition
+from modelyard.storage import parse_s3_uri
+from modelyard.store.models import TrainingJob
+
+
+def check_container_path(field: str, path: str) -> None:
+    """A path the script sees must lie under /opt/ml/processing, as on SageMaker."""
+    pure = PurePosixPath(path)
+    if (
+        not pure.is_relative_to(PROCESSING_ROOT)
+        or ".." in pure.parts
+        or pure == PurePosixPath(PROCESSING_ROOT)
+    ):
+        raise InvalidRequest(
+            f"{field} {path!r} must be a directory under {PROCESSING_ROOT}/", {"field": field}
+        )
+
+
+class ProcessingJobs(TrainingJobs):
+    kind = "processing"
+    noun = "processing job"
+
+    def create(self, request: CreateProcessingJob) -> ProcessingJobDescription:  # type: ignore[override]
+        validate_name(request.name, "processing job name")
+        cpus = cpus_for(request.instance_type, self.settings.cpu_slots)
+        self._check_stored("code", request.code)
+        names = [i.input_name for i in request.inputs] + [o.output_name for o in request.outputs]
+        for name in names:
+            validate_name(name, "input or output name")
+        if len(set(names)) != len(names):
+            raise InvalidRequest("input and output names must be unique", {"field": "inputs"})
+        for spec in request.inputs:
+            check_container_path(f"input {spec.input_name}: destination", spec.destination)
+            bucket, key = parse_s3_uri(spec.source)
+            if (
+                not self.store.bucket_exists(bucket)
+                or not self.store.list_objects(bucket, prefix=key, max_keys=1).objects
+            ):
+                raise InvalidRequest(
+                    f"input {spec.input_name}: nothing stored at {spec.source}",
+                    {"field": "inputs"},
+                )
+        for spec in request.outputs:
+            check_container_path(f"output {spec.output_name}: source", spec.source)
+            bucket, _ = parse_s3_uri(spec.destination)
+            if not self.store.bucket_exists(bucket):
+                raise InvalidRequest(
+                    f"output {spec.output_name}: bucket {bucket!r} does not exist",
+                    {"field": "outputs"},
+                )
+        job = TrainingJob(
+            name=request.name,
+            kind=self.kind,
+            processing=request.model_dump(
+                include={"code", "command", "arguments", "inputs", "outputs"}
+            ),
+            status="InProgress",
+            secondary_status="Pending",
+            hyperparameters={},
+            input_data_config=[],
+            metric_definitions=[],
+            output_path=f"s3://{self.default_bucket}",
+            instance_type=request.instance_type,
+            instance_count=1,
+            cpus=cpus,
+            max_runtime_seconds=request.max_runtime_seconds,
+            environment=request.environment,
+            tags=request.tags,
+            final_metrics={},
+        )
+        transition(job, "Pending", f"Waiting for {cpus} free CPU slot(s)")
+        try:
+            crud.insert(self.db, job, "job")
+        except Conflict:
+            raise Conflict(
+                f"a job named {request.name!r} already exists (training and processing jobs "
+                "share names); choose another name",
+                {"name": request.name},
+            ) from None
+        self.wake()
+        return self.describe(request.name)
+
+    def _check_stored(self, field: str, uri: str) -> None:
+        bucket, key = parse_s3_uri(uri)
+        try:
+            self.store.head_object(bucket, key)
+        except NotFound:
+            raise InvalidRequest(f"{field}: nothing stored at {uri}", {"field": field}) from None
+
+    def describe(self, name: str) -> ProcessingJobDescription:  # type: ignore[override]
+        with self.db.session() as session:
+            return to_description(self._get(session, name))
+
+    def list(  # type: ignore[override]
+        self,
+        status: str | None = None,
+        name_contains: str | None = None,
+        max_results: int = 50,
+        next_token: str | None = None,
+    ) -> Page[ProcessingJobSummary]:
+        if status is not None and status not in STATUSES:
+            raise InvalidRequest(
+                f"unknown status {status!r}; use one of {', '.join(STATUSES)}", {"field": "status"}
+            )
+        with self.db.session() as session:
+            rows, token = crud.page(
+                session,
+                TrainingJob,
+                name_contains,
+                max_results,
+                next_token,
+                status=status,
+                kind=self.kind,
+            )
+        return Page[ProcessingJobSummary](
+            items=[
+                ProcessingJobSummary(
+                    name=j.name, status=j.status, created_at=j.created_at, ended_at=j.ended_at
+                )
+                for j in rows
+            ],
+            next_token=token,
+        )
+
+
+def to_description(job: TrainingJob) -> ProcessingJobDescription:
+    spec: dict[str, Any] = job.processing or {}
+    return ProcessingJobDescription(
+        name=job.name,
+        status=job.status,
+        failure_reason=job.failure_reason,
+        instance_type=job.instance_type,
+        instance_count=job.instance_count,
+        max_runtime_seconds=job.max_runtime_seconds,
+        environment=job.environment,
+        tags=job.tags,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+        **spec,
+    )
