@@ -129,3 +129,29 @@ def test_bad_processing_requests(server: RunningServer, session: my.Session) -> 
             inputs=[my.ProcessingInput(source=code, destination="/data")],
             job_name="bad-destination",
         )
+
+
+def test_framework_processor_runs_an_entry_point_from_a_source_dir(
+    session: my.Session, breast_cancer_csvs: dict[str, Path]
+) -> None:
+    raw = session.upload_data(breast_cancer_csvs["test"], key_prefix="processing/framework")
+    processor = my.FrameworkProcessor(framework_version="1.2-1", session=session)
+    processor.run(
+        code="run.py",
+        source_dir=str(Path(__file__).parent / "scripts" / "processing_src"),
+        inputs=[my.ProcessingInput(source=raw, destination="/opt/ml/processing/input")],
+        outputs=[my.ProcessingOutput(source="/opt/ml/processing/report", output_name="report")],
+        arguments=[
+            "--input-dir",
+            "/opt/ml/processing/input",
+            "--output-dir",
+            "/opt/ml/processing/report",
+        ],
+        job_name="framework-processing",
+        logs=False,
+    )
+    rows = len(breast_cancer_csvs["test"].read_text().splitlines())
+    summary = session.read_s3_file(
+        session.default_bucket(), "framework-processing/output/report/summary.json"
+    )
+    assert json.loads(summary) == {"files": 1, "rows": rows}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,13 @@ def run_processing(
         files = store.materialize(item["source"], local_path(layout, item["destination"]))
         log(f"input {item['input_name']}: {len(files)} file(s) from {item['source']}")
     bucket, key = parse_s3_uri(job["code"])
-    code = layout.root / "processing" / "input" / "code" / Path(key).name
+    code_dir = layout.root / "processing" / "input" / "code"
+    code = code_dir / Path(key).name
     store.download_file(bucket, key, code)
+    if job.get("entry_point"):  # a FrameworkProcessor's source dir: unpack, run the entry point
+        with tarfile.open(code) as tar:
+            tar.extractall(code_dir, filter="data")
+        code = code_dir / job["entry_point"]
     for item in job["outputs"]:
         local_path(layout, item["source"]).mkdir(parents=True, exist_ok=True)
     argv = [*job["command"], str(code), *(map_argument(layout, a) for a in job["arguments"])]

@@ -33,7 +33,10 @@ class ProcessingOutputSpec(Strict):
 
 class CreateProcessingJob(Strict):
     name: str
-    code: str = Field(description="s3:// URI of the script to run")
+    code: str = Field(description="s3:// URI of the script, or of a sourcedir.tar.gz")
+    entry_point: str | None = Field(
+        default=None, description="with a sourcedir.tar.gz as code: the script inside it"
+    )
     command: list[str] = Field(default=["python3"], min_length=1)
     arguments: list[str] = []
     inputs: list[ProcessingInputSpec] = []

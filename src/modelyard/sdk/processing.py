@@ -21,6 +21,7 @@ from modelyard.errors import ModelyardError
 from modelyard.names import unique_name
 from modelyard.sdk.jobs import ProcessingJob
 from modelyard.sdk.session import Session
+from modelyard.sdk.source import pack_source, temporary_dir
 from modelyard.storage.uri import parse_s3_uri
 
 AWS_ONLY = (
@@ -92,12 +93,21 @@ class ScriptProcessor:
         wait: bool = True,
         logs: bool = True,
         job_name: str | None = None,
+        source_dir: str | None = None,
+        dependencies: list[str] | None = None,
     ) -> None:
         session = self._session()
         name = job_name or unique_name(self.base_job_name or "processing")
         base = f"s3://{session.default_bucket()}/{name}"
         code_uri = code
-        if not code.startswith("s3://"):
+        entry_point = None
+        if source_dir is not None:
+            with temporary_dir() as tmp:
+                archive, entry_point = pack_source(code, source_dir, dependencies, Path(tmp))
+                code_uri = session.upload_file(
+                    archive, *parse_s3_uri(f"{base}/input/code/sourcedir.tar.gz")
+                )
+        elif not code.startswith("s3://"):
             path = Path(code)
             if not path.is_file():
                 raise ModelyardError(f"code {code} is not a file")
@@ -105,6 +115,7 @@ class ScriptProcessor:
         body: dict[str, Any] = {
             "name": name,
             "code": code_uri,
+            "entry_point": entry_point,
             "command": self.command,
             "arguments": [str(a) for a in arguments or []],
             "inputs": [

@@ -46,6 +46,13 @@ class ProcessingJobs(TrainingJobs):
         validate_name(request.name, "processing job name")
         cpus = cpus_for(request.instance_type, self.settings.cpu_slots)
         self._check_stored("code", request.code)
+        if request.entry_point is not None:
+            entry = PurePosixPath(request.entry_point)
+            if entry.is_absolute() or ".." in entry.parts:
+                raise InvalidRequest(
+                    f"entry_point {request.entry_point!r} must be a path inside the source dir",
+                    {"field": "entry_point"},
+                )
         names = [i.input_name for i in request.inputs] + [o.output_name for o in request.outputs]
         for name in names:
             validate_name(name, "input or output name")
@@ -74,7 +81,7 @@ class ProcessingJobs(TrainingJobs):
             name=request.name,
             kind=self.kind,
             processing=request.model_dump(
-                include={"code", "command", "arguments", "inputs", "outputs"}
+                include={"code", "entry_point", "command", "arguments", "inputs", "outputs"}
             ),
             status="InProgress",
             secondary_status="Pending",
