@@ -11,7 +11,8 @@ from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import CreateModel, ModelDescription
 from modelyard.services import crud
 from modelyard.services.frameworks import installed_version
-from modelyard.storage import ObjectStore, parse_s3_uri
+from modelyard.services.stored import require_object
+from modelyard.storage import ObjectStore
 from modelyard.store import Database
 from modelyard.store.models import EndpointConfig, Model
 
@@ -61,18 +62,11 @@ class Models:
             )
         elif request.framework != "python":
             installed_version(request.framework)
-        self._check_stored("model_data", request.model_data)
+        require_object(self.store, "model_data", request.model_data)
         if request.source_dir is not None:
-            self._check_stored("source_dir", request.source_dir)
+            require_object(self.store, "source_dir", request.source_dir)
         crud.insert(self.db, Model(**request.model_dump()), KIND)
         return self.describe(request.name)
-
-    def _check_stored(self, field: str, uri: str) -> None:
-        bucket, key = parse_s3_uri(uri)
-        try:
-            self.store.head_object(bucket, key)
-        except NotFound:
-            raise InvalidRequest(f"{field}: nothing stored at {uri}", {"field": field}) from None
 
     def describe(self, name: str) -> ModelDescription:
         with self.db.session() as session:

@@ -10,9 +10,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from modelyard.compute.instance_types import cpus_for
-from modelyard.errors import Conflict, InvalidRequest, NotFound
+from modelyard.errors import Conflict, InvalidRequest
 from modelyard.names import validate_name
-from modelyard.schemas.common import Page
 from modelyard.schemas.processing import (
     PROCESSING_ROOT,
     CreateProcessingJob,
@@ -20,7 +19,8 @@ from modelyard.schemas.processing import (
     ProcessingJobSummary,
 )
 from modelyard.services import crud
-from modelyard.services.training_jobs import STATUSES, TrainingJobs, transition
+from modelyard.services.stored import require_object
+from modelyard.services.training_jobs import TrainingJobs, transition
 from modelyard.storage import parse_s3_uri
 from modelyard.store.models import TrainingJob
 
@@ -45,7 +45,7 @@ class ProcessingJobs(TrainingJobs):
     def create(self, request: CreateProcessingJob) -> ProcessingJobDescription:  # type: ignore[override]
         validate_name(request.name, "processing job name")
         cpus = cpus_for(request.instance_type, self.settings.cpu_slots)
-        self._check_stored("code", request.code)
+        require_object(self.store, "code", request.code)
         if request.entry_point is not None:
             entry = PurePosixPath(request.entry_point)
             if entry.is_absolute() or ".." in entry.parts:
@@ -109,46 +109,13 @@ class ProcessingJobs(TrainingJobs):
         self.wake()
         return self.describe(request.name)
 
-    def _check_stored(self, field: str, uri: str) -> None:
-        bucket, key = parse_s3_uri(uri)
-        try:
-            self.store.head_object(bucket, key)
-        except NotFound:
-            raise InvalidRequest(f"{field}: nothing stored at {uri}", {"field": field}) from None
-
     def describe(self, name: str) -> ProcessingJobDescription:  # type: ignore[override]
         with self.db.session() as session:
             return to_description(self._get(session, name))
 
-    def list(  # type: ignore[override]
-        self,
-        status: str | None = None,
-        name_contains: str | None = None,
-        max_results: int = 50,
-        next_token: str | None = None,
-    ) -> Page[ProcessingJobSummary]:
-        if status is not None and status not in STATUSES:
-            raise InvalidRequest(
-                f"unknown status {status!r}; use one of {', '.join(STATUSES)}", {"field": "status"}
-            )
-        with self.db.session() as session:
-            rows, token = crud.page(
-                session,
-                TrainingJob,
-                name_contains,
-                max_results,
-                next_token,
-                status=status,
-                kind=self.kind,
-            )
-        return Page[ProcessingJobSummary](
-            items=[
-                ProcessingJobSummary(
-                    name=j.name, status=j.status, created_at=j.created_at, ended_at=j.ended_at
-                )
-                for j in rows
-            ],
-            next_token=token,
+    def summary(self, job: TrainingJob) -> ProcessingJobSummary:  # type: ignore[override]
+        return ProcessingJobSummary(
+            name=job.name, status=job.status, created_at=job.created_at, ended_at=job.ended_at
         )
 
 

@@ -32,6 +32,7 @@ from modelyard.schemas.training import (
 )
 from modelyard.services import auth, crud
 from modelyard.services.frameworks import installed_version, version_note
+from modelyard.services.stored import require_object
 from modelyard.settings import Settings
 from modelyard.storage import ObjectStore, parse_s3_uri
 from modelyard.store import Database
@@ -154,14 +155,7 @@ class TrainingJobs:
                 {"field": "script.entry_point"},
             )
         installed = installed_version(script.framework)
-        bucket, key = parse_s3_uri(script.source_dir)
-        try:
-            self.store.head_object(bucket, key)
-        except NotFound:
-            raise InvalidRequest(
-                f"script.source_dir: nothing stored at {script.source_dir}",
-                {"field": "script.source_dir"},
-            ) from None
+        require_object(self.store, "script.source_dir", script.source_dir)
         if script.checkpoint_s3_uri is not None:
             bucket, _ = parse_s3_uri(script.checkpoint_s3_uri)
             if not self.store.bucket_exists(bucket):
@@ -271,7 +265,7 @@ class TrainingJobs:
         name_contains: str | None = None,
         max_results: int = 50,
         next_token: str | None = None,
-    ) -> Page[TrainingJobSummary]:
+    ) -> Page[Any]:
         if status is not None and status not in STATUSES:
             raise InvalidRequest(
                 f"unknown status {status!r}; use one of {', '.join(STATUSES)}", {"field": "status"}
@@ -286,19 +280,16 @@ class TrainingJobs:
                 status=status,
                 kind=self.kind,
             )
-        return Page[TrainingJobSummary](
-            items=[
-                TrainingJobSummary(
-                    name=j.name,
-                    status=j.status,
-                    secondary_status=j.secondary_status,
-                    algorithm=j.algorithm,
-                    created_at=j.created_at,
-                    ended_at=j.ended_at,
-                )
-                for j in rows
-            ],
-            next_token=token,
+        return Page[Any](items=[self.summary(j) for j in rows], next_token=token)
+
+    def summary(self, job: TrainingJob) -> TrainingJobSummary:
+        return TrainingJobSummary(
+            name=job.name,
+            status=job.status,
+            secondary_status=job.secondary_status,
+            algorithm=job.algorithm,
+            created_at=job.created_at,
+            ended_at=job.ended_at,
         )
 
     # -- stop -----------------------------------------------------------------------------
