@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pytest
 
 import modelyard as my
@@ -471,3 +472,39 @@ def test_built_in_algorithms_stay_on_one_instance(
             },
         )
     assert response.status_code == 400 and "one instance" in response.text
+
+
+def test_xgboost_script_mode_trains_and_serves_with_the_framework_defaults(
+    session: my.Session, uris: dict[str, str], test_rows: Any
+) -> None:
+    import xgboost
+
+    estimator = my.XGBoost(
+        entry_point="train.py",
+        source_dir=str(SCRIPTS / "xgboost_src"),
+        framework_version="1.7-1",
+        hyperparameters={"num_round": 15, "max_depth": 3, "objective": "binary:logistic"},
+        metric_definitions=[
+            {"Name": "validation:logloss", "Regex": r"validation-logloss:([0-9.]+)"}
+        ],
+        session=session,
+    )
+    estimator.fit(
+        {"train": uris["train"], "validation": uris["validation"]},
+        job_name="xgboost-script",
+        logs=False,
+    )
+    final = {
+        m["name"]: m["value"]
+        for m in session.describe_training_job("xgboost-script")["final_metrics"]
+    }
+    assert final["validation:logloss"] < 0.3
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(read_tar(session, estimator.model_data)["xgboost-model"]))
+    predictor = estimator.deploy(endpoint_name="xgboost-script")  # no model_fn: the default
+    try:
+        features = test_rows[:4, 1:]
+        expected = booster.inplace_predict(features.astype(np.float32))
+        assert np.allclose(predictor.predict(features), expected, atol=1e-6)
+    finally:
+        predictor.delete_endpoint()
