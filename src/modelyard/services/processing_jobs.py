@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from modelyard.compute.instance_types import cpus_for
-from modelyard.errors import Conflict, InvalidRequest
+from modelyard.errors import InvalidRequest
 from modelyard.names import validate_name
 from modelyard.schemas.processing import (
     PROCESSING_ROOT,
@@ -18,9 +18,8 @@ from modelyard.schemas.processing import (
     ProcessingJobDescription,
     ProcessingJobSummary,
 )
-from modelyard.services import crud
 from modelyard.services.stored import require_object
-from modelyard.services.training_jobs import TrainingJobs, transition
+from modelyard.services.training_jobs import TrainingJobs
 from modelyard.storage import parse_s3_uri
 from modelyard.store.models import TrainingJob
 
@@ -97,17 +96,7 @@ class ProcessingJobs(TrainingJobs):
             tags=request.tags,
             final_metrics={},
         )
-        transition(job, "Pending", f"Waiting for {cpus} free CPU slot(s)")
-        try:
-            crud.insert(self.db, job, "job")
-        except Conflict:
-            raise Conflict(
-                f"a job named {request.name!r} already exists (training and processing jobs "
-                "share names); choose another name",
-                {"name": request.name},
-            ) from None
-        self.wake()
-        return self.describe(request.name)
+        return self._enqueue(job)  # type: ignore[no-any-return]
 
     def describe(self, name: str) -> ProcessingJobDescription:  # type: ignore[override]
         with self.db.session() as session:

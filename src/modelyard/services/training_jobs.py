@@ -134,18 +134,22 @@ class TrainingJobs:
             tags=request.tags,
             final_metrics={},
         )
-        transition(job, "Pending", f"Waiting for {cpus} free CPU slot(s)")
+        return self._enqueue(job)
+
+    def _enqueue(self, job: TrainingJob) -> Any:
+        """Store a new job as Pending, nudge the scheduler, and describe it."""
+        transition(job, "Pending", f"Waiting for {job.cpus} free CPU slot(s)")
         try:
             with self.db.session() as session:
                 session.add(job)
         except IntegrityError:
             raise Conflict(
-                f"a job named {request.name!r} already exists (training and processing jobs "
+                f"a job named {job.name!r} already exists (training and processing jobs "
                 "share names); choose another name",
-                {"name": request.name},
+                {"name": job.name},
             ) from None
         self.wake()
-        return self.describe(request.name)
+        return self.describe(job.name)
 
     def _check_script(self, script: ScriptSpec) -> dict[str, Any]:
         entry = PurePosixPath(script.entry_point)
