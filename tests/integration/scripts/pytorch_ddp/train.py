@@ -38,11 +38,14 @@ if __name__ == "__main__":
         loss.backward()  # gradients are averaged across the hosts here
         optimizer.step()
         print(f"rank {rank} epoch {epoch} loss {loss.item():.4f}", flush=True)
-    checksum = sum(float(p.sum()) for p in model.parameters())
+    checksum = sum(float(p.detach().sum()) for p in model.parameters())
     print(f"host {args.current_host} rank {rank}/{world} checksum {checksum:.6f}", flush=True)
     if rank == 0:
         torch.save(model.module.state_dict(), os.path.join(args.model_dir, "model.pth"))
     else:
         with open(os.path.join(args.model_dir, "not-kept.txt"), "w") as handle:
             handle.write("only the first host's model is kept")
+    # Every rank reaches here before any tears its connections down: a rank that leaves
+    # while its peer is still inside gloo can abort that peer.
+    dist.barrier()
     dist.destroy_process_group()
