@@ -139,10 +139,15 @@ class TrainingContext:
 
 @dataclass
 class Prediction:
-    """What `predict` returns: per-row records (JSON / JSON Lines), numeric form (CSV / NPY)."""
+    """What `predict` returns: per-row records (JSON / JSON Lines), numeric form (CSV / NPY).
+
+    `key` is the JSON response's top-level key, SageMaker's for the algorithm: "predictions"
+    for most, "projections" for pca, "scores" for random-cut-forest.
+    """
 
     records: list[dict[str, Any]]
     array: np.ndarray  # 1-D (one value per row) or 2-D (several values per row)
+    key: str = "predictions"
 
 
 @dataclass(frozen=True)
@@ -239,7 +244,7 @@ class Algorithm(ABC):
     ) -> Any:
         """Read a supervised channel (features and label) in any content type this algorithm
         accepts; a channel without a label column is a ClientError naming it."""
-        from modelyard.algorithms.data import CSV, read_channel
+        from modelyard.algorithms.data import CSV, read_channel, summary
 
         content_type = ctx.content_types.get(channel) or CSV
         data = read_channel(
@@ -250,12 +255,34 @@ class Algorithm(ABC):
             num_features=num_features,
             channel=channel,
         )
+        ctx.log(summary(channel, data))
         if data.y is None:
             raise InvalidRequest(
                 f"channel {channel!r}: {self.name} needs a label column, but the content "
                 f"type {content_type!r} says there is none",
                 {"channel": channel},
             )
+        return data
+
+    def read_unlabelled(
+        self, ctx: TrainingContext, channel: str, num_features: int | None = None
+    ) -> Any:
+        """Read an unsupervised channel: every column a feature (SageMaker's layout for
+        kmeans, pca and random-cut-forest); ``label_size=1`` in the content type drops a first
+        label column, as for the labelled test channel of random-cut-forest."""
+        from modelyard.algorithms.data import CSV, parse_content_type, read_channel, summary
+
+        content_type = ctx.content_types.get(channel) or CSV
+        labelled = parse_content_type(content_type).label_size == 1
+        data = read_channel(
+            ctx.channels[channel],
+            content_type,
+            supervised=labelled,
+            allowed=self.content_types,
+            num_features=num_features,
+            channel=channel,
+        )
+        ctx.log(summary(channel, data))
         return data
 
     def num_features(self, model: Any) -> int | None:

@@ -456,3 +456,33 @@ def _read_libsvm(files: Iterable[Path], supervised: bool, num_features: int | No
     X_all = sp.vstack(matrices, format="csr", dtype=np.float32)
     y_all = np.concatenate([y for _, _, y in parts]).astype(np.float32) if supervised else None
     return ChannelData(X_all, y_all)
+
+
+# --- what was read -----------------------------------------------------------------------------
+
+
+def data_bytes(X: Any) -> int:
+    """Bytes held by a dense array or a scipy.sparse matrix."""
+    if hasattr(X, "indptr"):
+        return int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)
+    return int(np.asarray(X).nbytes)
+
+
+def peak_memory_mib() -> float:
+    """This process's peak resident memory so far, in MiB."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes vs KiB
+
+
+def summary(channel: str, data: ChannelData) -> str:
+    """One log line on a channel just read: its shape, its size in memory, the process's peak."""
+    rows, columns = data.X.shape
+    size = data_bytes(data.X) + (data.y.nbytes if data.y is not None else 0)
+    return (
+        f"channel {channel!r}: {rows} rows x {columns} features"
+        f"{', sparse' if hasattr(data.X, 'indptr') else ''}; {size / 2**20:.1f} MiB in memory, "
+        f"process peak {peak_memory_mib():.0f} MiB"
+    )

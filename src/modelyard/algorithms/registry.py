@@ -32,6 +32,7 @@ ENTRY_POINT_GROUP = "modelyard.algorithms"
 BUILTIN: dict[str, str] = {
     "xgboost": "modelyard.algorithms.xgboost:ALGORITHM",
     "linear-learner": "modelyard.algorithms.linear_learner:ALGORITHM",
+    "decision-tree": "modelyard.algorithms.decision_tree:ALGORITHM",
 }
 
 _lock = threading.Lock()

@@ -11,10 +11,10 @@ Request content types (parameters such as charset are ignored; a missing one mea
     application/jsonlines  one [..] or {"features": [..]} per line
     application/x-npy      a .npy file (1-D = one row, 2-D = rows), never pickled
 
-Response types: application/json ({"predictions": records}), application/jsonlines (one record
-a line), text/csv (one line per row of prediction.array) and application/x-npy. With no Accept
-(or */*) the answer is text/csv for a text/csv request and application/json otherwise, as
-SageMaker's built-in algorithms do.
+Response types: application/json ({"predictions": records}, or the algorithm's own key such
+as pca's "projections"), application/jsonlines (one record a line), text/csv (one line per row
+of prediction.array) and application/x-npy. With no Accept (or */*) the answer is text/csv for
+a text/csv request and application/json otherwise, as SageMaker's built-in algorithms do.
 
 A single-row CSV request is the hot path: it is parsed with bytes.split and float() (a few
 microseconds); bodies over LARGE_CSV_BYTES go through pyarrow's multithreaded CSV reader.
@@ -458,7 +458,7 @@ def encode(
     """Encode a prediction for the Accept header; returns (body, content type)."""
     kind = negotiate(accept, request_content_type)
     if kind == JSON:
-        return _encode_json({"predictions": prediction.records}).encode(), JSON
+        return _encode_json({prediction.key: prediction.records}).encode(), JSON
     if kind == CSV:
         return encode_csv(prediction.array), CSV
     if kind == JSONLINES:
