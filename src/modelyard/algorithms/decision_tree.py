@@ -150,7 +150,7 @@ class DecisionTreeAlgorithm(SklearnAlgorithm):
     def check_own(self, hps: dict[str, Any], problems: dict[str, str]) -> None:
         check_tree(hps, problems)
 
-    def build_estimator(self, hps: dict[str, Any], num_features: int, num_cpus: int) -> Any:
+    def build_estimator(self, hps: dict[str, Any], rows: int, num_cpus: int) -> Any:
         from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
         params = tree_params(hps)

@@ -33,6 +33,9 @@ BUILTIN: dict[str, str] = {
     "xgboost": "modelyard.algorithms.xgboost:ALGORITHM",
     "linear-learner": "modelyard.algorithms.linear_learner:ALGORITHM",
     "decision-tree": "modelyard.algorithms.decision_tree:ALGORITHM",
+    "random-forest": "modelyard.algorithms.random_forest:ALGORITHM",
+    "svm": "modelyard.algorithms.svm:ALGORITHM",
+    "knn": "modelyard.algorithms.knn:ALGORITHM",
 }
 
 _lock = threading.Lock()

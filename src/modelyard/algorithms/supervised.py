@@ -101,6 +101,9 @@ class SupervisedAlgorithm(Algorithm):
     optional_channels = ("validation", "test")
     own_hyperparameters: tuple[Hyperparameter, ...] = ()
     dense_rows: bool = True  # hand fit a row-major array, as users of the library do
+    # The final train:* metrics of a big channel come from an evenly spaced sample: predicting
+    # on every training row could cost more than the training (k-nearest neighbours).
+    train_metric_rows: int = 100_000
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -199,7 +202,7 @@ class SupervisedAlgorithm(Algorithm):
         ctx.log(f"{self.name} ({kind}): training on {rows} rows x {num_features} features")
         fitted = self.fit_model(hps, train, others, ctx)
         sm = SupervisedModel(fitted, kind, num_features, self.num_classes(hps))
-        for name, data in {"train": train, **others}.items():
+        for name, data in {"train": self.metric_sample(train, ctx), **others}.items():
             assert data.y is not None
             for metric, value in self.evaluate(sm, data.X, data.y).items():
                 ctx.report_metric(f"{name}:{metric}", value, None)
@@ -216,6 +219,15 @@ class SupervisedAlgorithm(Algorithm):
             **self.metadata(fitted),
         )
         ctx.log(f"saved the model to {ctx.model_dir}")
+
+    def metric_sample(self, train: ChannelData, ctx: TrainingContext) -> ChannelData:
+        rows = train.X.shape[0]
+        if rows <= self.train_metric_rows:
+            return train
+        step = -(-rows // self.train_metric_rows)  # ceiling division
+        ctx.log(f"train:* metrics are computed on every {step}th of the {rows} training rows")
+        assert train.y is not None
+        return ChannelData(train.X[::step], train.y[::step])
 
     def evaluate(self, sm: SupervisedModel, X: Any, y: np.ndarray) -> dict[str, float]:
         outputs = self.model_outputs(sm.model, X, sm)
@@ -281,9 +293,9 @@ class SklearnAlgorithm(SupervisedAlgorithm):
     """A supervised built-in that is one scikit-learn estimator, saved with joblib."""
 
     @abstractmethod
-    def build_estimator(self, hps: dict[str, Any], num_features: int, num_cpus: int) -> Any:
-        """The unfitted estimator for validated hyperparameters (the parity tests build the
-        same one by hand)."""
+    def build_estimator(self, hps: dict[str, Any], rows: int, num_cpus: int) -> Any:
+        """The unfitted estimator for validated hyperparameters and `rows` training rows (the
+        parity tests build the same one by hand)."""
 
     def fit_model(
         self,
@@ -294,7 +306,7 @@ class SklearnAlgorithm(SupervisedAlgorithm):
     ) -> Any:
         from sklearn.exceptions import ConvergenceWarning
 
-        estimator = self.build_estimator(hps, train.X.shape[1], ctx.num_cpus)
+        estimator = self.build_estimator(hps, train.X.shape[0], ctx.num_cpus)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             estimator.fit(train.X, train.y)
