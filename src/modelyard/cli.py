@@ -400,9 +400,40 @@ def algorithms_list() -> None:
 
 
 @algorithms_app.command("describe")
-def algorithms_describe(name: str) -> None:
-    """An algorithm's hyperparameters, channels and metrics."""
-    print_json(session().client.get(f"/api/v1/algorithms/{name}"))
+def algorithms_describe(
+    name: str,
+    as_json: bool = typer.Option(False, "--json", help="Print the raw declaration as JSON."),
+) -> None:
+    """An algorithm's hyperparameters, channels, metrics and model artifact."""
+    entry = session().client.get(f"/api/v1/algorithms/{name}")
+    if as_json:
+        print_json(entry)
+        return
+    channels = entry["channels"]
+    out.print(f"[bold]{entry['name']}[/]: {entry['description']}")
+    out.print(f"problems: {', '.join(entry['problem_types'])}")
+    out.print(f"content types: {', '.join(entry['content_types'])}")
+    out.print(
+        f"channels: {', '.join(channels['required'])} (required)"
+        + (f", {', '.join(channels['optional'])} (optional)" if channels["optional"] else "")
+    )
+    out.print(f"model artifact: {entry['artifact']}")
+    out.print()
+    table(
+        ["hyperparameter", "default", "allowed", "help"],
+        [
+            [
+                hp["name"],
+                "required" if hp["required"] else hp["default"],
+                hp["allowed"],
+                hp["help"],
+            ]
+            for hp in entry["hyperparameters"]
+        ],
+    )
+    if entry["metrics"]:
+        out.print()
+        out.print("metrics: " + ", ".join(m["name"] for m in entry["metrics"]))
 
 
 # -- processing jobs ------------------------------------------------------------------------

@@ -136,6 +136,9 @@ def error_from_dict(status_code: int, body: dict[str, Any]) -> ModelyardError:
     message = str(body.get("message", "unknown error"))
     details = body.get("details") or {}
     if code == InvalidHyperparameters.code:
+        problems = details.get("problems")
+        if isinstance(problems, dict):  # the same exception, .problems included, as in-process
+            return InvalidHyperparameters(str(details.get("algorithm", "")), problems)
         err: ModelyardError = InvalidRequest(message, details)
         err.code = code
         return err

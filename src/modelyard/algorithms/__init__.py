@@ -12,6 +12,7 @@ from modelyard.algorithms.base import (
     Prediction,
     TrainingContext,
 )
+from modelyard.algorithms.catalog import catalog, describe
 from modelyard.algorithms.registry import algorithm_names, get_algorithm, list_algorithms
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "Prediction",
     "TrainingContext",
     "algorithm_names",
+    "catalog",
+    "describe",
     "get_algorithm",
     "list_algorithms",
 ]

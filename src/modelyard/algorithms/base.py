@@ -167,6 +167,18 @@ class Algorithm(ABC):
     metrics: tuple[MetricDefinition, ...] = ()
     required_channels: tuple[str, ...] = ("train",)
     optional_channels: tuple[str, ...] = ("validation",)
+    artifact: str = ""  # what model.tar.gz holds, and how to load it without modelyard
+
+    def example_hyperparameters(self, problem_type: str) -> dict[str, Any] | None:
+        """Valid hyperparameters for `problem_type` (one of `problem_types`) that train in a
+        moment on a few hundred rows, or None where there is no example for it. The
+        conformance suite trains with these; the default suits an algorithm without required
+        hyperparameters."""
+        if problem_type not in self.problem_types or any(
+            hp.required for hp in self.hyperparameters
+        ):
+            return None
+        return {}
 
     def hyperparameter(self, name: str) -> Hyperparameter | None:
         for hp in self.hyperparameters:
@@ -221,6 +233,7 @@ class Algorithm(ABC):
             },
             "metrics": [{"name": m.name, "direction": m.direction} for m in self.metrics],
             "hyperparameters": [hp.describe() for hp in self.hyperparameters],
+            "artifact": self.artifact,
         }
 
     @abstractmethod

@@ -85,6 +85,10 @@ class KNNAlgorithm(SklearnAlgorithm):
         if hps["index_metric"] == "COSINE" and hps["algorithm"] in ("kd_tree", "ball_tree"):
             problems["algorithm"] = "a COSINE index needs algorithm auto or brute"
 
+    def example_hyperparameters(self, problem_type: str) -> dict[str, Any] | None:
+        example = super().example_hyperparameters(problem_type)
+        return None if example is None else {**example, "k": 3}
+
     def build_estimator(self, hps: dict[str, Any], rows: int, num_cpus: int) -> Any:
         from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
         from sklearn.pipeline import Pipeline

@@ -305,12 +305,28 @@ class LinearLearnerAlgorithm(Algorithm):
         "Linear models (regression, binary and multiclass classification) with SageMaker "
         "Linear Learner's hyperparameters and metrics, fitted by scikit-learn."
     )
+    artifact = (
+        "model.joblib: a dict with the fitted scikit-learn estimator (a Pipeline, wrapped in a "
+        "TransformedTargetRegressor when the label is normalized) under 'estimator', plus "
+        "predictor_type, loss, num_features, num_classes, classes and the decision threshold; "
+        "load with joblib.load. modelyard-model.json: the same facts and the hyperparameters."
+    )
     hyperparameters = HYPERPARAMETERS
     problem_types = ("Regression", "BinaryClassification", "MulticlassClassification")
     content_types = (CSV, CSV_HEADER, PARQUET)
     metrics = METRICS
     required_channels = ("train",)
     optional_channels = ("validation", "test")
+
+    def example_hyperparameters(self, problem_type: str) -> dict[str, Any] | None:
+        kind = {
+            "Regression": REGRESSOR,
+            "BinaryClassification": BINARY,
+            "MulticlassClassification": MULTICLASS,
+        }.get(problem_type)
+        if kind is None:
+            return None
+        return {"predictor_type": kind, **({"num_classes": 3} if kind == MULTICLASS else {})}
 
     def check(self, hps: dict[str, Any]) -> None:
         problems: dict[str, str] = {}

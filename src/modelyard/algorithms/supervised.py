@@ -41,6 +41,11 @@ from modelyard.errors import InvalidHyperparameters, InvalidRequest
 
 REGRESSOR, BINARY, MULTICLASS = "regressor", "binary_classifier", "multiclass_classifier"
 PREDICTOR_TYPES = (REGRESSOR, BINARY, MULTICLASS)
+PROBLEM_PREDICTOR_TYPES = {
+    "Regression": REGRESSOR,
+    "BinaryClassification": BINARY,
+    "MulticlassClassification": MULTICLASS,
+}
 SKLEARN_MODEL_FILE = "model.joblib"
 
 COMMON_HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
@@ -148,6 +153,12 @@ class SupervisedAlgorithm(Algorithm):
         return {}
 
     # --- the shared part ----------------------------------------------------------------------
+
+    def example_hyperparameters(self, problem_type: str) -> dict[str, Any] | None:
+        kind = PROBLEM_PREDICTOR_TYPES.get(problem_type)
+        if kind is None or problem_type not in self.problem_types:
+            return None
+        return {"predictor_type": kind, **({"num_classes": 3} if kind == MULTICLASS else {})}
 
     def check(self, hps: dict[str, Any]) -> None:
         problems: dict[str, str] = {}
@@ -291,6 +302,12 @@ class SupervisedAlgorithm(Algorithm):
 
 class SklearnAlgorithm(SupervisedAlgorithm):
     """A supervised built-in that is one scikit-learn estimator, saved with joblib."""
+
+    artifact = (
+        "model.joblib: the fitted scikit-learn estimator (joblib.load gives it back, with "
+        "predict and, for classifiers, predict_proba); modelyard-model.json: algorithm, "
+        "num_features, predictor_type, num_classes, scikit-learn version, hyperparameters."
+    )
 
     @abstractmethod
     def build_estimator(self, hps: dict[str, Any], rows: int, num_cpus: int) -> Any:

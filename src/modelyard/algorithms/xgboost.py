@@ -391,6 +391,12 @@ class XGBoostAlgorithm(Algorithm):
         "Gradient-boosted trees (XGBoost) for regression, classification and ranking, with "
         "SageMaker XGBoost's hyperparameters, metrics and model file."
     )
+    artifact = (
+        "xgboost-model: the booster in xgboost's UBJSON format (cut back to the best round "
+        "after early stopping), loadable by plain xgboost: "
+        "xgboost.Booster(model_file='xgboost-model'); modelyard-model.json: algorithm, "
+        "num_features, objective, num_class, hyperparameters."
+    )
     hyperparameters = HYPERPARAMETERS
     problem_types = ("Regression", "BinaryClassification", "MulticlassClassification", "Ranking")
     content_types = (CSV, CSV_HEADER, PARQUET, LIBSVM)
@@ -399,6 +405,15 @@ class XGBoostAlgorithm(Algorithm):
     optional_channels = ("validation",)
 
     # --- hyperparameters -------------------------------------------------------------------
+
+    def example_hyperparameters(self, problem_type: str) -> dict[str, Any] | None:
+        examples: dict[str, dict[str, Any]] = {
+            "Regression": {"objective": "reg:squarederror"},
+            "BinaryClassification": {"objective": "binary:logistic"},
+            "MulticlassClassification": {"objective": "multi:softprob", "num_class": 3},
+        }
+        example = examples.get(problem_type)
+        return None if example is None else {"num_round": 10, "max_depth": 3, **example}
 
     def check(self, hps: dict[str, Any]) -> None:
         problems: dict[str, str] = {}
