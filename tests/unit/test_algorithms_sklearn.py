@@ -161,13 +161,22 @@ def test_regressor_metrics_and_saved_files(tmp_path: Path) -> None:
 
 
 def test_train_metrics_of_a_big_channel_come_from_a_sample(tmp_path: Path) -> None:
-    algorithm = get_algorithm("knn")
-    assert algorithm.train_metric_rows == 10_000
-    X, y = make_regression(12_000, 3, random_state=0)
+    from modelyard.algorithms.decision_tree import DecisionTreeAlgorithm
+
+    algorithm = DecisionTreeAlgorithm()
+    algorithm.train_metric_rows = 1000
+    X, y = make_regression(2500, 3, random_state=0)
     data = {"train": (X.astype(np.float32), y.astype(np.float32))}
-    _, recorder = train_on(algorithm, tmp_path, {"predictor_type": "regressor", "k": 2}, data)
-    assert any("every 2th of the 12000 training rows" in line for line in recorder.lines)
+    _, recorder = train_on(algorithm, tmp_path, {"predictor_type": "regressor"}, data)
+    assert any("834 evenly spaced rows (one in 3) of the 2500" in line for line in recorder.lines)
     assert "train:rmse" in recorder.final()
+
+
+def test_knn_reports_no_train_metrics_but_validation_ones(tmp_path: Path) -> None:
+    _, recorder, _ = trained("knn", tmp_path, "binary_classifier", k=5)
+    final = recorder.final()
+    assert "validation:accuracy" in final and final["validation:accuracy"] > 0.8
+    assert not any(name.startswith("train:") for name in final)
 
 
 def test_knn_sample_size_indexes_a_seeded_sample(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ classifier votes among the k neighbours (`weights=distance`: votes weighted by 1
 regressor averages their labels.
 
 Served answers follow SageMaker k-NN: ``{"predictions": [{"predicted_label": 1}]}`` (the mean
-label of a regressor); text/csv answers the predicted labels. The final train:* metrics come
-from at most 10,000 evenly spaced training rows, as each prediction searches the whole index.
+label of a regressor); text/csv answers the predicted labels. There are no train:* metrics
+(each training row would find itself); give a validation or test channel to measure quality.
 
 The artifact is ``model.joblib`` (the fitted scikit-learn pipeline, which holds the training
 rows) plus ``modelyard-model.json``.
@@ -35,7 +35,9 @@ class KNNAlgorithm(SklearnAlgorithm):
         "k-nearest neighbours for regression or classification, by scikit-learn, with "
         "SageMaker k-NN's hyperparameter names."
     )
-    train_metric_rows = 10_000
+    # Every training row is its own nearest neighbour, so train:* metrics would only flatter
+    # the model (and cost a search of the whole index per row): quality comes from validation.
+    train_metric_rows = 0
     own_hyperparameters = (
         Hyperparameter(
             "k",

@@ -107,7 +107,7 @@ class SupervisedAlgorithm(Algorithm):
     own_hyperparameters: tuple[Hyperparameter, ...] = ()
     dense_rows: bool = True  # hand fit a row-major array, as users of the library do
     # The final train:* metrics of a big channel come from an evenly spaced sample: predicting
-    # on every training row could cost more than the training (k-nearest neighbours).
+    # on every training row could cost more than the training. 0: no train:* metrics at all.
     train_metric_rows: int = 100_000
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -213,7 +213,12 @@ class SupervisedAlgorithm(Algorithm):
         ctx.log(f"{self.name} ({kind}): training on {rows} rows x {num_features} features")
         fitted = self.fit_model(hps, train, others, ctx)
         sm = SupervisedModel(fitted, kind, num_features, self.num_classes(hps))
-        for name, data in {"train": self.metric_sample(train, ctx), **others}.items():
+        scored = (
+            {"train": self.metric_sample(train, ctx), **others}
+            if self.train_metric_rows
+            else others
+        )
+        for name, data in scored.items():
             assert data.y is not None
             for metric, value in self.evaluate(sm, data.X, data.y).items():
                 ctx.report_metric(f"{name}:{metric}", value, None)
@@ -236,9 +241,13 @@ class SupervisedAlgorithm(Algorithm):
         if rows <= self.train_metric_rows:
             return train
         step = -(-rows // self.train_metric_rows)  # ceiling division
-        ctx.log(f"train:* metrics are computed on every {step}th of the {rows} training rows")
         assert train.y is not None
-        return ChannelData(train.X[::step], train.y[::step])
+        sample = ChannelData(train.X[::step], train.y[::step])
+        ctx.log(
+            f"train:* metrics are computed on {sample.X.shape[0]} evenly spaced rows (one in "
+            f"{step}) of the {rows} training rows"
+        )
+        return sample
 
     def evaluate(self, sm: SupervisedModel, X: Any, y: np.ndarray) -> dict[str, float]:
         outputs = self.model_outputs(sm.model, X, sm)
