@@ -36,6 +36,7 @@ BUILTIN: dict[str, str] = {
     "random-forest": "modelyard.algorithms.random_forest:ALGORITHM",
     "svm": "modelyard.algorithms.svm:ALGORITHM",
     "knn": "modelyard.algorithms.knn:ALGORITHM",
+    "lightgbm": "modelyard.algorithms.lightgbm:ALGORITHM",
 }
 
 _lock = threading.Lock()

@@ -170,6 +170,9 @@ def train_builtin(
         log=lambda line: print(line, flush=True),
     )
     algorithm.train(ctx)
+    from modelyard.algorithms.data import peak_memory_mib
+
+    print(f"{algorithm.name} finished; process peak memory {peak_memory_mib():.0f} MiB", flush=True)
 
 
 def failure_reason(exc: BaseException) -> str:
