@@ -2,7 +2,7 @@
 
 `describe(name)` is what ``GET /api/v1/algorithms/NAME`` and ``modelyard algorithms describe
 NAME`` show; `markdown()` renders every algorithm for docs/algorithms.md, which is generated
-from the declarations (``python -m modelyard.algorithms.catalog > docs/algorithms.md``) so that
+from the declarations (``python -m modelyard.algorithms > docs/algorithms.md``) so that
 it cannot drift from them.
 """
 
@@ -44,13 +44,13 @@ def _tuning(hp: dict[str, Any]) -> str:
 
 
 def markdown(entries: list[dict[str, Any]] | None = None) -> str:
-    """docs/algorithms.md: one section per algorithm."""
+    """docs/algorithms.md: one section per algorithm (every one that loads by default)."""
     entries = catalog() if entries is None else entries
     lines = [
         "# Built-in algorithms",
         "",
         "Generated from the algorithms' own declarations by "
-        "`python -m modelyard.algorithms.catalog`; the same facts are served by "
+        "`python -m modelyard.algorithms`; the same facts are served by "
         "`GET /api/v1/algorithms/NAME`, `modelyard algorithms describe NAME` and "
         "`modelyard.algorithms.describe(NAME)`.",
         "",
@@ -90,5 +90,8 @@ def markdown(entries: list[dict[str, Any]] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    print(markdown(), end="")
+def builtin_markdown() -> str:
+    """docs/algorithms.md: the built-ins only, whatever plug-ins this environment has."""
+    from modelyard.algorithms.registry import BUILTIN
+
+    return markdown([entry for entry in catalog() if entry["name"] in BUILTIN])
