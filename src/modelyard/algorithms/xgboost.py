@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from modelyard.algorithms import metrics as shared_metrics
 from modelyard.algorithms.base import (
     REQUIRED,
     Algorithm,
@@ -356,6 +357,14 @@ METRICS: tuple[MetricDefinition, ...] = tuple(
     }.items()
     if name not in ("aft-nloglik", "interval-regression-accuracy")
 )
+METRICS += tuple(
+    m
+    for m in shared_metrics.definitions(
+        shared_metrics.REGRESSION_METRICS + shared_metrics.CLASSIFICATION_METRICS,
+        ("train", "validation"),
+    )
+    if m.name not in {d.name for d in METRICS}
+)
 
 
 TRAIN_METRIC_ROWS = 100_000
@@ -587,6 +596,11 @@ class XGBoostAlgorithm(Algorithm):
         for name, values in reporter.history.items():
             if best_round < len(values):  # the kept model's score, as the final value
                 ctx.report_metric(name, values[best_round], None)
+        for dmatrix, channel in evals:
+            outputs = booster.predict(dmatrix, iteration_range=(0, best_round + 1))
+            for metric, value in _shared_metrics(hps, dmatrix.get_label(), outputs).items():
+                if f"{channel}:{metric}" not in reporter.history:
+                    ctx.report_metric(f"{channel}:{metric}", value, None)
 
         ctx.model_dir.mkdir(parents=True, exist_ok=True)
         (ctx.model_dir / MODEL_FILE).write_bytes(bytes(booster.save_raw("ubj")))
@@ -682,6 +696,39 @@ def _check_labels(y: np.ndarray, hps: dict[str, Any], channel: str) -> None:
             f"channel {channel!r}, objective {objective}: {problem}",
             {"channel": channel, "objective": objective},
         )
+
+
+def _shared_metrics(hps: dict[str, Any], y: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+    """The final metrics every supervised built-in reports (modelyard.algorithms.metrics), for
+    the regression, binary and multiclass objectives; none for ranking, counts or survival."""
+    from modelyard.algorithms import metrics
+
+    objective = hps["objective"]
+    outputs = np.asarray(outputs, dtype=np.float64)  # probabilities that sum to 1 in float64
+    if objective in SHARED_REGRESSION_OBJECTIVES:
+        return metrics.regression(y, outputs)
+    if objective in ("binary:logistic", "binary:logitraw", "binary:hinge"):
+        if objective == "binary:hinge":
+            return metrics.classification(y, outputs, None, 2)
+        p = outputs if objective == "binary:logistic" else 1 / (1 + np.exp(-outputs))
+        proba = np.column_stack([1 - p, p])
+        return metrics.classification(y, (p > 0.5).astype(np.int64), proba, 2)
+    if objective == "multi:softprob":
+        proba = outputs.reshape(len(y), -1)
+        return metrics.classification(y, proba.argmax(axis=1), proba, proba.shape[1])
+    if objective == "multi:softmax":
+        return metrics.classification(y, outputs, None, int(hps["num_class"]))
+    return {}
+
+
+SHARED_REGRESSION_OBJECTIVES = (
+    "reg:squarederror",
+    "reg:squaredlogerror",
+    "reg:pseudohubererror",
+    "reg:absoluteerror",
+    "reg:linear",
+    "reg:logistic",
+)
 
 
 class _RoundReporter(xgb.callback.TrainingCallback):
