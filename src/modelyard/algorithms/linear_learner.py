@@ -40,7 +40,8 @@ Metrics (final, step None) for each of the train, validation and test channels, 
 names: objective_loss and, by predictor type, mse / rmse / absolute_loss / r2;
 binary_classification_accuracy / binary_f_beta / precision / recall / roc_auc_score;
 multiclass_accuracy / multiclass_top_k_accuracy / macro_precision / macro_recall /
-macro_f_beta / dcg.
+macro_f_beta / dcg; plus those every supervised built-in shares (modelyard.algorithms.metrics:
+mae, accuracy, f1, auc, log_loss ...) under the names SageMaker does not already use.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from sklearn.linear_model import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from modelyard.algorithms import metrics as shared_metrics
 from modelyard.algorithms.base import (
     REQUIRED,
     Algorithm,
@@ -284,6 +286,13 @@ METRICS: tuple[MetricDefinition, ...] = tuple(
     for channel in ("train", "validation", "test")
     for name in _METRIC_NAMES
 )
+METRICS += tuple(
+    m
+    for m in shared_metrics.definitions(
+        shared_metrics.REGRESSION_METRICS + shared_metrics.CLASSIFICATION_METRICS
+    )
+    if m.name not in {d.name for d in METRICS}
+)
 
 
 @dataclass
@@ -500,7 +509,11 @@ class LinearLearnerAlgorithm(Algorithm):
 
         for name, data in {"train": train, **others}.items():
             assert data.y is not None
-            for metric, value in _metrics(model, data.X, data.y, hps).items():
+            own = _metrics(model, data.X, data.y, hps)
+            shared = {
+                k: v for k, v in _shared_metrics(model, data.X, data.y).items() if k not in own
+            }
+            for metric, value in {**own, **shared}.items():
                 ctx.report_metric(f"{name}:{metric}", value, None)
                 ctx.log(f"#quality_metric: host=algo-1, {name} {metric} <score>={value}")
 
@@ -723,6 +736,18 @@ def _metrics(
         dcg=float(np.mean(1.0 / np.log2(rank + 2))),
     )
     return out
+
+
+def _shared_metrics(model: LinearModel, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """The final metrics every supervised built-in reports (modelyard.algorithms.metrics)."""
+    scores = _scores(model, X)
+    if model.predictor_type == REGRESSOR:
+        return shared_metrics.regression(y, scores)
+    labels = _labels(model, scores)
+    if model.predictor_type == MULTICLASS:
+        return shared_metrics.classification(y, labels, scores, len(model.classes))
+    proba = None if model.loss == "hinge_loss" else np.column_stack([1 - scores, scores])
+    return shared_metrics.classification(y, labels, proba, 2)
 
 
 def _prf(
