@@ -37,6 +37,9 @@ BUILTIN: dict[str, str] = {
     "svm": "modelyard.algorithms.svm:ALGORITHM",
     "knn": "modelyard.algorithms.knn:ALGORITHM",
     "lightgbm": "modelyard.algorithms.lightgbm:ALGORITHM",
+    "kmeans": "modelyard.algorithms.kmeans:ALGORITHM",
+    "pca": "modelyard.algorithms.pca:ALGORITHM",
+    "random-cut-forest": "modelyard.algorithms.random_cut_forest:ALGORITHM",
 }
 
 _lock = threading.Lock()
