@@ -55,6 +55,16 @@ def fit_and_save(name: str, X: np.ndarray, y: np.ndarray | None, p: dict, out: s
         booster = lgb.train(p, lgb.Dataset(X, label=y), rounds)
         booster.save_model(f"{out}/model.txt")
         return
+    if name == "random-cut-forest":
+        import krcf
+
+        forest = krcf.RandomCutForest({"dimensions": X.shape[1], **p})
+        update = forest.update
+        for row in X:
+            update(row)
+        with open(f"{out}/rcf-forest.msgpack", "wb") as handle:
+            handle.write(forest.to_msgpack())
+        return
     if name in ("mlp", "factorization-machines"):
         from torch_direct import fit_torch  # the same network and loop, written with torch
 

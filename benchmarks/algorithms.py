@@ -132,6 +132,45 @@ SPECS: list[Spec] = [
         {"n_neighbors": 10},
         note="fit builds the index; no train:* metrics by design",
     ),
+    Spec(
+        "kmeans",
+        1_000_000,
+        {"k": 8},
+        {
+            "n_clusters": 8,
+            "init": "k-means++",
+            "max_iter": 300,
+            "tol": 1e-4,
+            "n_init": "auto",
+            "random_state": 0,
+        },
+        problem="unlabelled",
+    ),
+    Spec(
+        "pca",
+        1_000_000,
+        {"num_components": 5},
+        {"n_components": 5, "svd_solver": "full"},
+        problem="unlabelled",
+    ),
+    Spec(
+        "random-cut-forest",
+        1_000_000,
+        {"num_trees": 100, "num_samples_per_tree": 256},
+        # What random_cut_forest.forest_options hands krcf (dimensions added by the direct path).
+        {
+            "shingle_size": 1,
+            "num_trees": 100,
+            "sample_size": 256,
+            "random_seed": 0,
+            "output_after": 1,
+            "lambda": 0.0,
+            "initial_accept_fraction": 1.0,
+            "parallel_execution_enabled": False,
+        },
+        problem="unlabelled",
+        note="modelyard also scores 10,000 training rows for the anomaly threshold",
+    ),
 ]
 
 

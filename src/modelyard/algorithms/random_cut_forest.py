@@ -206,7 +206,7 @@ class RandomCutForestAlgorithm(UnsupervisedAlgorithm):
 
         step = -(-rows // TRAIN_SCORE_ROWS)  # ceiling division
         if step > 1:
-            ctx.log(f"train:* scores are computed on every {step}th of the {rows} training rows")
+            ctx.log(f"train:* scores are computed on one in {step} of the {rows} training rows")
         train_scores = score_rows(forest, train.X[::step])
         mean, std = float(train_scores.mean()), float(train_scores.std())
         threshold = mean + THRESHOLD_STDS * std
