@@ -40,6 +40,8 @@ BUILTIN: dict[str, str] = {
     "kmeans": "modelyard.algorithms.kmeans:ALGORITHM",
     "pca": "modelyard.algorithms.pca:ALGORITHM",
     "random-cut-forest": "modelyard.algorithms.random_cut_forest:ALGORITHM",
+    "mlp": "modelyard.algorithms.mlp:ALGORITHM",
+    "factorization-machines": "modelyard.algorithms.factorization_machines:ALGORITHM",
 }
 
 _lock = threading.Lock()
