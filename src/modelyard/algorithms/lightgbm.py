@@ -22,7 +22,8 @@ Metrics:
   first metric of `metric` drives early stopping on the validation channel. One tab-separated
   line per round is logged (every n-th round for long runs): ``[3] train-l2:0.51
   validation-l2:0.62``.
-- at the end (step None), for the kept model: ``<channel>:<name>`` for every given channel with
+- at the end (step None), for the kept model (on at most 100,000 evenly spaced rows of the
+  training channel): ``<channel>:<name>`` for every given channel with
   the names all supervised built-ins share (`modelyard.algorithms.metrics`): rmse, mae, mse, r2
   for regression; accuracy, precision, recall, f1, auc, log_loss for classification. The
   per-round LightGBM metrics are reported once more with their value at the kept round, except
@@ -80,10 +81,18 @@ from modelyard.algorithms.data import (
     parse_content_type,
 )
 from modelyard.algorithms.metadata import read_model_metadata, write_model_metadata
-from modelyard.algorithms.supervised import BINARY, MULTICLASS, REGRESSOR
+from modelyard.algorithms.supervised import (
+    BINARY,
+    MULTICLASS,
+    REGRESSOR,
+    train_metric_sample,
+)
 from modelyard.errors import InvalidHyperparameters, InvalidRequest
 
 MODEL_FILE = "model.txt"
+# The final train:* metrics of a bigger channel come from this many evenly spaced rows: scoring
+# a million rows took a third as long as training them.
+TRAIN_METRIC_ROWS = 100_000
 
 REGRESSION_OBJECTIVES = (
     "regression",
@@ -626,7 +635,8 @@ class LightGBMAlgorithm(Algorithm):
         model = LightGBMModel(
             booster, objective, kind, hps["num_class"] if kind == MULTICLASS else None, num_features
         )
-        for channel, data in {"train": train, **others}.items():
+        scored = {"train": train_metric_sample(train, TRAIN_METRIC_ROWS, ctx), **others}
+        for channel, data in scored.items():
             assert data.y is not None
             final = _final_metrics(model, data.X, data.y, kept)
             for name, values in reporter.history.items():

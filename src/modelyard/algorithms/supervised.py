@@ -237,17 +237,7 @@ class SupervisedAlgorithm(Algorithm):
         ctx.log(f"saved the model to {ctx.model_dir}")
 
     def metric_sample(self, train: ChannelData, ctx: TrainingContext) -> ChannelData:
-        rows = train.X.shape[0]
-        if rows <= self.train_metric_rows:
-            return train
-        step = -(-rows // self.train_metric_rows)  # ceiling division
-        assert train.y is not None
-        sample = ChannelData(train.X[::step], train.y[::step])
-        ctx.log(
-            f"train:* metrics are computed on {sample.X.shape[0]} evenly spaced rows (one in "
-            f"{step}) of the {rows} training rows"
-        )
-        return sample
+        return train_metric_sample(train, self.train_metric_rows, ctx)
 
     def evaluate(self, sm: SupervisedModel, X: Any, y: np.ndarray) -> dict[str, float]:
         outputs = self.model_outputs(sm.model, X, sm)
@@ -382,6 +372,21 @@ class SklearnAlgorithm(SupervisedAlgorithm):
         import sklearn
 
         return {"sklearn_version": sklearn.__version__, "estimator": type(fitted).__name__}
+
+
+def train_metric_sample(train: ChannelData, max_rows: int, ctx: TrainingContext) -> ChannelData:
+    """At most `max_rows` evenly spaced rows of the training channel, for the final train:*
+    metrics: scoring every row of a big channel can cost as much as a fair part of training."""
+    rows = train.X.shape[0]
+    if rows <= max_rows:
+        return train
+    step = -(-rows // max_rows)  # ceiling division
+    sample = ChannelData(train.X[::step], None if train.y is None else train.y[::step])
+    ctx.log(
+        f"train:* metrics are computed on {sample.X.shape[0]} evenly spaced rows (one in "
+        f"{step}) of the {rows} training rows"
+    )
+    return sample
 
 
 def parse_max_features(text: str) -> str | float | int | None:
