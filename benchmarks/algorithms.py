@@ -35,6 +35,7 @@ import numpy as np
 from common import (
     BENCH_DIR,
     PYTHON,
+    RESULTS,
     WORK,
     Server,
     install_cleanup,
@@ -42,6 +43,7 @@ from common import (
     median,
     met,
     say,
+    source_version,
     table,
     write_results,
 )
@@ -348,16 +350,34 @@ def main() -> None:
                     "time_met": m_time / d_time - 1 <= TARGET_TIME,
                     "memory_met": m_mem / d_mem <= TARGET_MEMORY,
                     "note": spec.note,
+                    "measured": {
+                        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        **source_version(),
+                    },
                 }
             )
     finally:
         server.stop()
 
+    name = "algorithms-quick" if args.quick else "algorithms"
+    measured = {r["algorithm"] for r in results}
+    if only:
+        # Re-measuring some algorithms replaces their rows in the full results and keeps the
+        # others' (each row says which commit and machine measured it).
+        previous = RESULTS / f"{name}.json"
+        if previous.exists():
+            kept = json.loads(previous.read_text())["results"]
+            results = [r for r in kept if r["algorithm"] not in measured] + results
+            order = [s.name for s in SPECS]
+            results.sort(
+                key=lambda r: order.index(r["algorithm"]) if r["algorithm"] in order else 99
+            )
     rows_out = [
         [
             r["algorithm"],
             f"{r['rows']:,}",
             f"{median(r['direct_seconds']):.2f}",
+            f"{median(r['direct_fit_and_save_seconds']):.2f}",
             f"{median(r['modelyard_seconds']):.2f}",
             f"{r['time_overhead'] * 100:+.1f}% {met(r['time_met'])}",
             f"{median(r['direct_peak_mib']):.0f}",
@@ -372,6 +392,7 @@ def main() -> None:
                 "algorithm",
                 "rows",
                 "direct s",
+                "of which fit+save",
                 "modelyard s",
                 "time (target +10%)",
                 "direct MiB",
@@ -381,9 +402,6 @@ def main() -> None:
             rows_out,
         )
     )
-    name = "algorithms-quick" if args.quick else "algorithms"
-    if only:
-        name += "-partial"
     path = write_results(
         name,
         {
