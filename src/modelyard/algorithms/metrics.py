@@ -68,6 +68,9 @@ def classification(
     if probabilities is None:
         return out
     proba = np.asarray(probabilities, dtype=np.float64)
+    # float32 probabilities (xgboost, torch) sum to 1 only up to rounding; log_loss warns then.
+    totals = proba.sum(axis=1, keepdims=True)
+    proba = np.divide(proba, totals, out=proba.copy(), where=totals > 0)
     present = np.unique(truth)
     out["log_loss"] = float(log_loss(truth, proba, labels=list(range(num_classes))))
     if len(present) == num_classes:  # AUC needs every class present
