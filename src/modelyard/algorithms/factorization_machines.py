@@ -64,15 +64,14 @@ from modelyard.algorithms.supervised import (
     COMMON_HYPERPARAMETERS,
     MULTICLASS,
     REGRESSOR,
-    SupervisedAlgorithm,
     SupervisedModel,
     supervised_metrics,
 )
 from modelyard.algorithms.torch_support import (
     EVAL_ROWS,
     MODEL_FILE,
+    TorchAlgorithm,
     batch_slices,
-    check_finite,
     choose_device,
     epoch_metrics,
     epoch_order,
@@ -82,7 +81,6 @@ from modelyard.algorithms.torch_support import (
     report_epoch,
     save_state,
     seeded,
-    training_threads,
 )
 from modelyard.errors import InvalidHyperparameters, InvalidRequest
 
@@ -345,7 +343,7 @@ def _all_outputs(torch: Any, module: Any, data: _DenseRows | _SparseRows) -> Any
 # --- the algorithm ----------------------------------------------------------------------------
 
 
-class FactorizationMachinesAlgorithm(SupervisedAlgorithm):
+class FactorizationMachinesAlgorithm(TorchAlgorithm):
     name = NAME
     description = (
         "Factorization machines (SageMaker's hyperparameters) on PyTorch for binary "
@@ -402,20 +400,7 @@ class FactorizationMachinesAlgorithm(SupervisedAlgorithm):
 
     # --- training ------------------------------------------------------------------------------
 
-    def fit_model(
-        self,
-        hps: dict[str, Any],
-        train: ChannelData,
-        others: dict[str, ChannelData],
-        ctx: TrainingContext,
-    ) -> Any:
-        torch = import_torch(self.name)
-        for channel, data in {"train": train, **others}.items():
-            check_finite(self.name, channel, data.X)
-        with training_threads(torch, ctx.num_cpus):
-            return self._fit(torch, hps, train, others.get("validation"), ctx)
-
-    def _fit(
+    def fit_torch(
         self,
         torch: Any,
         hps: dict[str, Any],

@@ -56,15 +56,14 @@ from modelyard.algorithms.supervised import (
     BINARY,
     MULTICLASS,
     REGRESSOR,
-    SupervisedAlgorithm,
     SupervisedModel,
     supervised_metrics,
 )
 from modelyard.algorithms.torch_support import (
     EVAL_ROWS,
     MODEL_FILE,
+    TorchAlgorithm,
     batch_slices,
-    check_finite,
     choose_device,
     epoch_metrics,
     epoch_order,
@@ -74,7 +73,6 @@ from modelyard.algorithms.torch_support import (
     report_epoch,
     save_state,
     seeded,
-    training_threads,
 )
 from modelyard.errors import InvalidRequest
 
@@ -282,7 +280,7 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
 )
 
 
-class MLPAlgorithm(SupervisedAlgorithm):
+class MLPAlgorithm(TorchAlgorithm):
     name = NAME
     description = (
         "A feed-forward neural network (multilayer perceptron) on PyTorch for regression, "
@@ -310,20 +308,7 @@ class MLPAlgorithm(SupervisedAlgorithm):
 
     # --- training ------------------------------------------------------------------------------
 
-    def fit_model(
-        self,
-        hps: dict[str, Any],
-        train: ChannelData,
-        others: dict[str, ChannelData],
-        ctx: TrainingContext,
-    ) -> MLPModel:
-        torch = import_torch(self.name)
-        for channel, data in {"train": train, **others}.items():
-            check_finite(self.name, channel, data.X)
-        with training_threads(torch, ctx.num_cpus):
-            return self._fit(torch, hps, train, others.get("validation"), ctx)
-
-    def _fit(
+    def fit_torch(
         self,
         torch: Any,
         hps: dict[str, Any],

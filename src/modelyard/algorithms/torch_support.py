@@ -19,6 +19,7 @@ same seed reproduces a model exactly (the parity tests do that):
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from modelyard.algorithms.base import TrainingContext
-from modelyard.algorithms.supervised import BINARY, REGRESSOR
+from modelyard.algorithms.data import ChannelData
+from modelyard.algorithms.supervised import BINARY, REGRESSOR, SupervisedAlgorithm
 from modelyard.errors import InvalidRequest
 
 PYTORCH_INSTALL = "pip install 'modelyard[pytorch]'"
@@ -149,3 +151,33 @@ def report_epoch(
         ctx.report_metric(name, value, epoch)
     parts = " ".join(f"{name}={value:.6g}" for name, value in values.items())
     ctx.log(f"epoch {epoch + 1}/{epochs}: {parts} ({seconds:.2f} s)")
+
+
+class TorchAlgorithm(SupervisedAlgorithm):
+    """A supervised built-in trained by a PyTorch loop: torch is imported only to train (the
+    catalog lists the algorithm without it), rows with NaN or infinity are refused, and the
+    loop runs on the job's CPUs."""
+
+    def fit_model(
+        self,
+        hps: dict[str, Any],
+        train: ChannelData,
+        others: dict[str, ChannelData],
+        ctx: TrainingContext,
+    ) -> Any:
+        torch = import_torch(self.name)
+        for channel, data in {"train": train, **others}.items():
+            check_finite(self.name, channel, data.X)
+        with training_threads(torch, ctx.num_cpus):
+            return self.fit_torch(torch, hps, train, others.get("validation"), ctx)
+
+    @abstractmethod
+    def fit_torch(
+        self,
+        torch: Any,
+        hps: dict[str, Any],
+        train: ChannelData,
+        validation: ChannelData | None,
+        ctx: TrainingContext,
+    ) -> Any:
+        """The training loop; returns what save_model saves."""
