@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from modelyard.algorithms.base import Algorithm, TrainingContext
+from modelyard.algorithms.conformance import Recorder
 
 
 def write_csv(path: Path, X: np.ndarray, y: np.ndarray | None = None) -> Path:
@@ -17,26 +17,6 @@ def write_csv(path: Path, X: np.ndarray, y: np.ndarray | None = None) -> Path:
     data = X if y is None else np.column_stack([y, X])
     np.savetxt(path, data, delimiter=",", fmt="%.9g")
     return path
-
-
-@dataclass
-class Recorder:
-    """A metric sink and a log sink that remember everything."""
-
-    metrics: list[tuple[str, float, int | None]] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
-
-    def metric(self, name: str, value: float, step: int | None) -> None:
-        self.metrics.append((name, value, step))
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
-
-    def series(self, name: str) -> list[float]:
-        return [v for n, v, s in self.metrics if n == name and s is not None]
-
-    def final(self) -> dict[str, float]:
-        return {n: v for n, v, s in self.metrics if s is None}
 
 
 def train_on(
@@ -75,3 +55,40 @@ def breast_cancer() -> tuple[np.ndarray, np.ndarray]:
 
 def split(X: np.ndarray, y: np.ndarray, at: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {"train": (X[:at], y[:at]), "validation": (X[at:], y[at:])}
+
+
+def train_unlabelled(
+    algorithm: Algorithm,
+    work_dir: Path,
+    hyperparameters: dict[str, Any],
+    channels: dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]],
+    content_types: dict[str, str] | None = None,
+) -> tuple[TrainingContext, Recorder]:
+    """Write each channel in its content type (every column a feature; an (X, y) pair is
+    written label first, for text/csv;label_size=1) and train an unsupervised algorithm."""
+    from modelyard.algorithms.conformance import write_channel
+    from modelyard.algorithms.data import CSV, parse_content_type
+
+    content_types = {name: (content_types or {}).get(name, CSV) for name in channels}
+    paths = {}
+    for name, data in channels.items():
+        directory = work_dir / "input" / "data" / name
+        X, y = data if isinstance(data, tuple) else (data, None)
+        written = parse_content_type(content_types[name]).canonical
+        if written == CSV:
+            write_csv(directory / f"{name}.csv", X, y)
+        else:
+            write_channel(directory, written, X, y)
+        paths[name] = directory
+    recorder = Recorder()
+    ctx = TrainingContext(
+        work_dir=work_dir,
+        hyperparameters=algorithm.validate(hyperparameters),
+        channels=paths,
+        content_types=content_types,
+        report_metric=recorder.metric,
+        num_cpus=2,
+        log=recorder.log,
+    )
+    algorithm.train(ctx)
+    return ctx, recorder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,41 +13,13 @@ import pytest
 from sklearn.decomposition import PCA, TruncatedSVD
 
 from modelyard.algorithms.base import TrainingContext
-from modelyard.algorithms.conformance import check_algorithm, write_channel
-from modelyard.algorithms.data import CSV, CSV_HEADER, PARQUET
+from modelyard.algorithms.conformance import check_algorithm
+from modelyard.algorithms.data import CSV_HEADER, PARQUET
 from modelyard.algorithms.pca import ALGORITHM, MODEL_FILE
 from modelyard.errors import InvalidHyperparameters, InvalidRequest
-from tests.unit.test_algorithms_helpers import Recorder, write_csv
+from tests.unit import test_algorithms_helpers as helpers
 
-
-def train_unlabelled(
-    work_dir: Path,
-    hyperparameters: dict[str, Any],
-    channels: dict[str, np.ndarray],
-    content_types: dict[str, str] | None = None,
-) -> tuple[TrainingContext, Recorder]:
-    """Write each channel (every column a feature) in its content type and train."""
-    content_types = {name: (content_types or {}).get(name, CSV) for name in channels}
-    paths = {}
-    for name, X in channels.items():
-        directory = work_dir / "input" / "data" / name
-        if content_types[name] == CSV:
-            write_csv(directory / f"{name}.csv", X)
-        else:
-            write_channel(directory, content_types[name], X, None)
-        paths[name] = directory
-    recorder = Recorder()
-    ctx = TrainingContext(
-        work_dir=work_dir,
-        hyperparameters=ALGORITHM.validate(hyperparameters),
-        channels=paths,
-        content_types=content_types,
-        report_metric=recorder.metric,
-        num_cpus=2,
-        log=recorder.log,
-    )
-    ALGORITHM.train(ctx)
-    return ctx, recorder
+train_unlabelled = partial(helpers.train_unlabelled, ALGORITHM)
 
 
 def problems(raw: dict) -> dict[str, str]:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from modelyard.algorithms.base import TrainingContext
-from modelyard.algorithms.conformance import check_algorithm, write_channel
-from modelyard.algorithms.data import CSV, CSV_HEADER, PARQUET, parse_content_type
+from modelyard.algorithms.conformance import check_algorithm
+from modelyard.algorithms.data import CSV_HEADER, PARQUET
 from modelyard.algorithms.random_cut_forest import ALGORITHM, MODEL_FILE
 from modelyard.errors import InvalidHyperparameters, InvalidRequest
-from tests.unit.test_algorithms_helpers import Recorder, write_csv
+from tests.unit import test_algorithms_helpers as helpers
 
 krcf = pytest.importorskip("krcf")
 
@@ -23,37 +23,7 @@ LABELLED = "text/csv;label_size=1"
 FAST = {"num_trees": 50, "num_samples_per_tree": 128}
 
 
-def train_unlabelled(
-    work_dir: Path,
-    hyperparameters: dict[str, Any],
-    channels: dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]],
-    content_types: dict[str, str] | None = None,
-) -> tuple[TrainingContext, Recorder]:
-    """Write each channel in its content type (every column a feature; a (X, y) pair is written
-    label first, for text/csv;label_size=1) and train."""
-    content_types = {name: (content_types or {}).get(name, CSV) for name in channels}
-    paths = {}
-    for name, data in channels.items():
-        directory = work_dir / "input" / "data" / name
-        X, y = data if isinstance(data, tuple) else (data, None)
-        written = parse_content_type(content_types[name]).canonical
-        if written == CSV:
-            write_csv(directory / f"{name}.csv", X, y)
-        else:
-            write_channel(directory, written, X, y)
-        paths[name] = directory
-    recorder = Recorder()
-    ctx = TrainingContext(
-        work_dir=work_dir,
-        hyperparameters=ALGORITHM.validate(hyperparameters),
-        channels=paths,
-        content_types=content_types,
-        report_metric=recorder.metric,
-        num_cpus=2,
-        log=recorder.log,
-    )
-    ALGORITHM.train(ctx)
-    return ctx, recorder
+train_unlabelled = partial(helpers.train_unlabelled, ALGORITHM)
 
 
 def problems(raw: dict) -> dict[str, str]:

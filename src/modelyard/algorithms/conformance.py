@@ -54,6 +54,8 @@ class Case:
 
 @dataclass
 class Recorder:
+    """A metric sink and a log sink (TrainingContext.report_metric, .log) that keep it all."""
+
     metrics: list[tuple[str, float, int | None]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
@@ -62,6 +64,14 @@ class Recorder:
 
     def log(self, line: str) -> None:
         self.lines.append(line)
+
+    def series(self, name: str) -> list[float]:
+        """The per-round (or per-epoch) values of one metric."""
+        return [v for n, v, s in self.metrics if n == name and s is not None]
+
+    def final(self) -> dict[str, float]:
+        """The final value of each metric."""
+        return {n: v for n, v, s in self.metrics if s is None}
 
 
 def cases(algorithm: Algorithm) -> list[Case]:
