@@ -349,3 +349,23 @@ def test_loads_a_model_trained_elsewhere(tmp_path: Path) -> None:
     model = ALGORITHM.load(tmp_path)
     assert model.objective == "multi:softprob" and model.num_class == 3
     assert ALGORITHM.predict(model, X[:2]).array.shape == (2, 3)
+
+
+def test_a_test_channel_gets_final_metrics_of_both_kinds(tmp_path: Path) -> None:
+    X, y = breast_cancer()
+    channels = {
+        "train": (X[:300], y[:300]),
+        "validation": (X[300:450], y[300:450]),
+        "test": (X[450:], y[450:]),
+    }
+    hps = {"num_round": 10, "objective": "binary:logistic", "eval_metric": "logloss,auc"}
+    _, recorder = train_on(ALGORITHM, tmp_path, hps, channels)
+    final = recorder.final()
+    assert {"test:logloss", "test:auc", "test:accuracy", "test:f1", "test:log_loss"} <= set(final)
+    assert not any(
+        name.startswith("test:") for name, _, step in recorder.metrics if step is not None
+    )
+    assert 0.9 < final["test:auc"] <= 1.0
+    assert final["test:log_loss"] == pytest.approx(final["test:logloss"], rel=1e-4)
+    declared = {m.name for m in ALGORITHM.metrics}
+    assert {n for n, _, _ in recorder.metrics} <= declared

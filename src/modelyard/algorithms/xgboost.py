@@ -350,7 +350,7 @@ _DART_PARAMS = ("rate_drop", "skip_drop", "one_drop", "sample_type", "normalize_
 
 METRICS: tuple[MetricDefinition, ...] = tuple(
     MetricDefinition(f"{channel}:{name}", "Maximize" if maximize else "Minimize")
-    for channel in ("train", "validation")
+    for channel in ("train", "validation", "test")
     for name, maximize in {
         **NATIVE_METRICS,
         **CUSTOM_METRICS,
@@ -361,7 +361,7 @@ METRICS += tuple(
     m
     for m in shared_metrics.definitions(
         shared_metrics.REGRESSION_METRICS + shared_metrics.CLASSIFICATION_METRICS,
-        ("train", "validation"),
+        ("train", "validation", "test"),
     )
     if m.name not in {d.name for d in METRICS}
 )
@@ -411,7 +411,7 @@ class XGBoostAlgorithm(Algorithm):
     content_types = (CSV, CSV_HEADER, PARQUET, LIBSVM)
     metrics = METRICS
     required_channels = ("train",)
-    optional_channels = ("validation",)
+    optional_channels = ("validation", "test")
 
     # --- hyperparameters -------------------------------------------------------------------
 
@@ -596,10 +596,23 @@ class XGBoostAlgorithm(Algorithm):
         for name, values in reporter.history.items():
             if best_round < len(values):  # the kept model's score, as the final value
                 ctx.report_metric(name, values[best_round], None)
-        for dmatrix, channel in evals:
+        scored = list(evals)
+        reported = set(reporter.history)
+        if "test" in ctx.channels:  # final metrics only: xgboost's own, then the shared ones
+            test = self._read(ctx, "test", hps, num_features=num_features)
+            dtest = xgb.DMatrix(test.X, label=test.y, nthread=nthread)
+            scored.append((dtest, "test"))
+            feval = _custom_metric(custom, hps["objective"]) if custom else None
+            # eval_set answers "[round]\ttest-<metric>:<value>\t..." (booster: the kept rounds)
+            for item in booster.eval_set([(dtest, "test")], feval=feval).split("\t")[1:]:
+                name, _, value = item.partition(":")
+                metric = "test:" + name.removeprefix("test-")
+                ctx.report_metric(metric, float(value), None)
+                reported.add(metric)
+        for dmatrix, channel in scored:
             outputs = booster.predict(dmatrix, iteration_range=(0, best_round + 1))
             for metric, value in _shared_metrics(hps, dmatrix.get_label(), outputs).items():
-                if f"{channel}:{metric}" not in reporter.history:
+                if f"{channel}:{metric}" not in reported:
                     ctx.report_metric(f"{channel}:{metric}", value, None)
 
         ctx.model_dir.mkdir(parents=True, exist_ok=True)
