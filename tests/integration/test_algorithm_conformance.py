@@ -5,6 +5,8 @@ API, and an endpoint answering exactly what the downloaded artifact predicts in-
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from modelyard.algorithms.conformance import (
     make_data,
     write_channel,
 )
+from modelyard.algorithms.registry import BUILTIN
 from modelyard.errors import InvalidHyperparameters
 from modelyard.sdk.deserializers import CSVDeserializer
 from tests.support import RunningServer
@@ -98,3 +101,23 @@ def test_served_predictions_equal_in_process(
     name: str, server: RunningServer, tmp_path: Path
 ) -> None:
     served_equals_in_process(server.session(), get_algorithm(name), tmp_path, f"conf-{name}")
+
+
+def test_the_cli_lists_every_builtin(server: RunningServer) -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "modelyard.cli", "algorithms", "list"],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert all(name in listed for name in BUILTIN)
+    described = subprocess.run(
+        [sys.executable, "-m", "modelyard.cli", "algorithms", "describe", "kmeans"],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "train:msd" in described
+    assert "local_lloyd_max_iter" in described and "model.joblib" in described
