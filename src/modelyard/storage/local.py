@@ -271,6 +271,10 @@ def _create_temp(path: Path, key: str) -> tuple[int, Path]:
         except FileNotFoundError:
             continue  # a concurrent delete pruned the directory between mkdir and open
         except (FileExistsError, NotADirectoryError) as exc:
+            if not any(parent.is_file() for parent in path.parents):
+                # mkdir saw the directory, then a concurrent delete pruned it before mkdir
+                # could confirm it was one: nothing is in the way, so try again.
+                continue
             raise InvalidRequest(
                 f"cannot store key {key!r}: a prefix of it is already an object "
                 "(the local store keeps objects as files, so a key cannot also be a directory)",
