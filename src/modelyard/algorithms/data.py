@@ -458,6 +458,28 @@ def _read_libsvm(files: Iterable[Path], supervised: bool, num_features: int | No
     return ChannelData(X_all, y_all)
 
 
+# --- checks shared by the algorithms ---------------------------------------------------------
+
+
+def check_feature_dim(feature_dim: int | None, num_features: int) -> None:
+    """The `feature_dim` hyperparameter, when given, must match the training data's width."""
+    if feature_dim is not None and feature_dim != num_features:
+        raise InvalidRequest(
+            f"feature_dim is {feature_dim} but the training data has {num_features} "
+            "feature columns",
+            {"feature_dim": feature_dim, "columns": num_features},
+        )
+
+
+def is_libsvm(content_type: str | None) -> bool:
+    """Whether a channel's content type is text/libsvm (False for one that does not parse:
+    the reader reports that, with the algorithm's own content types)."""
+    try:
+        return parse_content_type(content_type).media_type == LIBSVM
+    except InvalidRequest:
+        return False
+
+
 # --- what was read -----------------------------------------------------------------------------
 
 

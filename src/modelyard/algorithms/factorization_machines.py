@@ -56,7 +56,6 @@ from modelyard.algorithms.data import (
     LIBSVM,
     PARQUET,
     ChannelData,
-    parse_content_type,
 )
 from modelyard.algorithms.metrics import definitions
 from modelyard.algorithms.supervised import (
@@ -387,16 +386,6 @@ class FactorizationMachinesAlgorithm(TorchAlgorithm):
                 problems[f"{part}_init_value"] = (
                     f"required when {part}_init_method is constant; give a number"
                 )
-
-    def read(
-        self, ctx: TrainingContext, channel: str, hps: dict[str, Any], num_features: int | None
-    ) -> ChannelData:
-        # libsvm data is as wide as its highest index: widen the training channel to
-        # feature_dim, so that indices absent from it are still valid features.
-        libsvm = parse_content_type(ctx.content_types.get(channel)).media_type == LIBSVM
-        if num_features is None and libsvm and hps["feature_dim"] is not None:
-            num_features = hps["feature_dim"]
-        return super().read(ctx, channel, hps, num_features)
 
     # --- training ------------------------------------------------------------------------------
 

@@ -47,9 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.extmath import row_norms
@@ -62,7 +60,7 @@ from modelyard.algorithms.base import (
     Prediction,
     TrainingContext,
 )
-from modelyard.algorithms.metadata import write_model_metadata
+from modelyard.algorithms.supervised import SKLEARN_MODEL_FILE
 from modelyard.algorithms.unsupervised import (
     FEATURE_DIM,
     UnsupervisedAlgorithm,
@@ -77,7 +75,7 @@ try:  # scikit-learn's internals the per-iteration metrics hook into (see LloydP
 except ImportError:  # pragma: no cover - a scikit-learn that moved them: parse verbose output
     sk_kmeans = None
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = SKLEARN_MODEL_FILE
 EVAL_METRICS = ("msd", "ssd")
 INIT_METHODS = {"kmeans++": "k-means++", "random": "random"}
 
@@ -274,25 +272,14 @@ class KMeansAlgorithm(UnsupervisedAlgorithm):
             values = {"msd": ssd / len(squared), "ssd": ssd}
             self.report(ctx, channel, {m: values[m] for m in wanted})
 
-        ctx.model_dir.mkdir(parents=True, exist_ok=True)
-        joblib.dump(estimator, ctx.model_dir / MODEL_FILE)
-        write_model_metadata(
-            ctx.model_dir,
-            self.name,
-            num_features,
-            hps,
-            k=hps["k"],
-            n_iter=int(estimator.n_iter_),
-            sklearn_version=sklearn.__version__,
+        self.save_estimator(
+            ctx, estimator, num_features, hps, k=hps["k"], n_iter=int(estimator.n_iter_)
         )
-        ctx.log(f"saved {MODEL_FILE}")
 
     # --- serving -------------------------------------------------------------------------------
 
     def load(self, model_dir: Path) -> KMeansModel:
-        meta = self.model_metadata(model_dir)
-        estimator = joblib.load(self.model_file(model_dir, MODEL_FILE))
-        return KMeansModel(estimator, int(meta["num_features"]))
+        return KMeansModel(*self.load_estimator(model_dir))
 
     def predict(self, model: KMeansModel, features: Any) -> Prediction:
         X = self.request_rows(features, model.num_features)

@@ -135,15 +135,12 @@ class KNNAlgorithm(SklearnAlgorithm):
             ctx.log(f"indexing a random sample of {hps['sample_size']} of the {rows} rows")
         return super().fit_model(hps, train, others, ctx)
 
-    def predict(self, model: SupervisedModel, features: Any) -> Prediction:
-        prediction = super().predict(model, features)
+    def answer(self, outputs: np.ndarray, model: SupervisedModel) -> Prediction:
         if model.classifier:
-            labels = prediction.array
-            records = [{"predicted_label": k} for k in labels.tolist()]
+            labels = self.labels(outputs, model)
         else:
-            labels = np.asarray(prediction.array, dtype=np.float64)
-            records = [{"predicted_label": v} for v in labels.tolist()]
-        return Prediction(records, labels)
+            labels = np.asarray(outputs, dtype=np.float64).reshape(-1)
+        return Prediction([{"predicted_label": v} for v in labels.tolist()], labels)
 
     def load_model(self, model_dir: Any, meta: dict[str, Any]) -> Any:
         pipeline = super().load_model(model_dir, meta)

@@ -78,7 +78,8 @@ from modelyard.algorithms.data import (
     LIBSVM,
     PARQUET,
     ChannelData,
-    parse_content_type,
+    check_feature_dim,
+    is_libsvm,
 )
 from modelyard.algorithms.metadata import read_model_metadata, write_model_metadata
 from modelyard.algorithms.supervised import (
@@ -573,18 +574,10 @@ class LightGBMAlgorithm(Algorithm):
         feature_dim = hps["feature_dim"]
         # libsvm rows do not say how wide the data is (the last features may be all zero):
         # feature_dim widens them. Any other format must have exactly feature_dim columns.
-        try:
-            libsvm = parse_content_type(ctx.content_types.get("train")).media_type == LIBSVM
-        except InvalidRequest:
-            libsvm = False  # read_labelled reports it, with this algorithm's content types
+        libsvm = is_libsvm(ctx.content_types.get("train"))
         train = self._read(ctx, "train", hps, feature_dim if libsvm else None)
         rows, num_features = train.X.shape
-        if feature_dim is not None and feature_dim != num_features:
-            raise InvalidRequest(
-                f"feature_dim is {feature_dim} but the training data has {num_features} "
-                "feature columns",
-                {"feature_dim": feature_dim, "columns": num_features},
-            )
+        check_feature_dim(feature_dim, num_features)
         others = {
             name: self._read(ctx, name, hps, num_features)
             for name in ("validation", "test")

@@ -77,8 +77,9 @@ from modelyard.algorithms.base import (
     Prediction,
     TrainingContext,
 )
-from modelyard.algorithms.data import CSV, CSV_HEADER, PARQUET, ChannelData
+from modelyard.algorithms.data import CSV, CSV_HEADER, PARQUET, ChannelData, check_feature_dim
 from modelyard.algorithms.metadata import write_model_metadata
+from modelyard.algorithms.supervised import PROBLEM_PREDICTOR_TYPES
 from modelyard.errors import InvalidHyperparameters, InvalidRequest
 
 MODEL_FILE = "model.joblib"
@@ -328,11 +329,7 @@ class LinearLearnerAlgorithm(Algorithm):
     optional_channels = ("validation", "test")
 
     def example_hyperparameters(self, problem_type: str) -> dict[str, Any] | None:
-        kind = {
-            "Regression": REGRESSOR,
-            "BinaryClassification": BINARY,
-            "MulticlassClassification": MULTICLASS,
-        }.get(problem_type)
+        kind = PROBLEM_PREDICTOR_TYPES.get(problem_type)
         if kind is None:
             return None
         return {"predictor_type": kind, **({"num_classes": 3} if kind == MULTICLASS else {})}
@@ -449,12 +446,7 @@ class LinearLearnerAlgorithm(Algorithm):
         kind, loss = hps["predictor_type"], _loss(hps)
         train = self._read(ctx, "train", hps, None)
         rows, num_features = train.X.shape
-        if hps["feature_dim"] is not None and hps["feature_dim"] != num_features:
-            raise InvalidRequest(
-                f"feature_dim is {hps['feature_dim']} but the training data has {num_features} "
-                "feature columns",
-                {"feature_dim": hps["feature_dim"], "columns": num_features},
-            )
+        check_feature_dim(hps["feature_dim"], num_features)
         others = {
             name: self._read(ctx, name, hps, num_features)
             for name in ("validation", "test")

@@ -36,9 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
 from sklearn.decomposition import PCA, TruncatedSVD
 
 from modelyard.algorithms.base import (
@@ -48,7 +46,7 @@ from modelyard.algorithms.base import (
     Prediction,
     TrainingContext,
 )
-from modelyard.algorithms.metadata import write_model_metadata
+from modelyard.algorithms.supervised import SKLEARN_MODEL_FILE
 from modelyard.algorithms.unsupervised import (
     FEATURE_DIM,
     UnsupervisedAlgorithm,
@@ -57,7 +55,7 @@ from modelyard.algorithms.unsupervised import (
 )
 from modelyard.errors import InvalidHyperparameters
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = SKLEARN_MODEL_FILE
 MODES = ("regular", "randomized")
 
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
@@ -232,26 +230,20 @@ class PCAAlgorithm(UnsupervisedAlgorithm):
         for channel, X in channels.items():
             self.report(ctx, channel, reconstruction_metrics(estimator, X))
 
-        ctx.model_dir.mkdir(parents=True, exist_ok=True)
-        joblib.dump(estimator, ctx.model_dir / MODEL_FILE)
-        write_model_metadata(
-            ctx.model_dir,
-            self.name,
+        self.save_estimator(
+            ctx,
+            estimator,
             num_features,
             hps,
             estimator=type(estimator).__name__,
             num_components=hps["num_components"],
             explained_variance_ratio=[float(v) for v in estimator.explained_variance_ratio_],
-            sklearn_version=sklearn.__version__,
         )
-        ctx.log(f"saved {MODEL_FILE}")
 
     # --- serving -------------------------------------------------------------------------------
 
     def load(self, model_dir: Path) -> PCAModel:
-        meta = self.model_metadata(model_dir)
-        estimator = joblib.load(self.model_file(model_dir, MODEL_FILE))
-        return PCAModel(estimator, int(meta["num_features"]))
+        return PCAModel(*self.load_estimator(model_dir))
 
     def predict(self, model: PCAModel, features: Any) -> Prediction:
         X = self.request_rows(features, model.num_features)

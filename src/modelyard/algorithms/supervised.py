@@ -35,7 +35,14 @@ from modelyard.algorithms.base import (
     Prediction,
     TrainingContext,
 )
-from modelyard.algorithms.data import CSV, CSV_HEADER, PARQUET, ChannelData
+from modelyard.algorithms.data import (
+    CSV,
+    CSV_HEADER,
+    PARQUET,
+    ChannelData,
+    check_feature_dim,
+    is_libsvm,
+)
 from modelyard.algorithms.metadata import read_model_metadata, write_model_metadata
 from modelyard.errors import InvalidHyperparameters, InvalidRequest
 
@@ -105,7 +112,6 @@ class SupervisedAlgorithm(Algorithm):
     required_channels = ("train",)
     optional_channels = ("validation", "test")
     own_hyperparameters: tuple[Hyperparameter, ...] = ()
-    dense_rows: bool = True  # hand fit a row-major array, as users of the library do
     # The final train:* metrics of a big channel come from an evenly spaced sample: predicting
     # on every training row could cost more than the training. 0: no train:* metrics at all.
     train_metric_rows: int = 100_000
@@ -187,21 +193,19 @@ class SupervisedAlgorithm(Algorithm):
                     {"channel": channel, "num_classes": k},
                 )
             data = data._replace(y=y.astype(np.int64))
-        if self.dense_rows and isinstance(data.X, np.ndarray):
+        if isinstance(data.X, np.ndarray):  # row-major, as users of the libraries hand it
             data = data._replace(X=np.ascontiguousarray(data.X))
         return data
 
     def train(self, ctx: TrainingContext) -> None:
         hps = self.validate(ctx.hyperparameters)
         kind = hps["predictor_type"]
-        train = self.read(ctx, "train", hps, None)
+        # libsvm rows do not say how wide the data is (the last features may be all zero):
+        # feature_dim widens them. Any other format must have exactly feature_dim columns.
+        libsvm = is_libsvm(ctx.content_types.get("train"))
+        train = self.read(ctx, "train", hps, hps["feature_dim"] if libsvm else None)
         rows, num_features = train.X.shape
-        if hps["feature_dim"] is not None and hps["feature_dim"] != num_features:
-            raise InvalidRequest(
-                f"feature_dim is {hps['feature_dim']} but the training data has {num_features} "
-                "feature columns",
-                {"feature_dim": hps["feature_dim"], "columns": num_features},
-            )
+        check_feature_dim(hps["feature_dim"], num_features)
         others = {
             name: self.read(ctx, name, hps, num_features)
             for name in ("validation", "test")
@@ -214,7 +218,7 @@ class SupervisedAlgorithm(Algorithm):
         fitted = self.fit_model(hps, train, others, ctx)
         sm = SupervisedModel(fitted, kind, num_features, self.num_classes(hps))
         scored = (
-            {"train": self.metric_sample(train, ctx), **others}
+            {"train": train_metric_sample(train, self.train_metric_rows, ctx), **others}
             if self.train_metric_rows
             else others
         )
@@ -235,9 +239,6 @@ class SupervisedAlgorithm(Algorithm):
             **self.metadata(fitted),
         )
         ctx.log(f"saved the model to {ctx.model_dir}")
-
-    def metric_sample(self, train: ChannelData, ctx: TrainingContext) -> ChannelData:
-        return train_metric_sample(train, self.train_metric_rows, ctx)
 
     def evaluate(self, sm: SupervisedModel, X: Any, y: np.ndarray) -> dict[str, float]:
         outputs = self.model_outputs(sm.model, X, sm)
@@ -280,7 +281,10 @@ class SupervisedAlgorithm(Algorithm):
                 f"got {X.shape[-1]} feature columns; the model expects {model.num_features}",
                 {"num_features": X.shape[-1], "expected": model.num_features},
             )
-        outputs = self.model_outputs(model.model, X, model)
+        return self.answer(self.model_outputs(model.model, X, model), model)
+
+    def answer(self, outputs: np.ndarray, model: SupervisedModel) -> Prediction:
+        """The served answer for model_outputs, in linear-learner's format."""
         if not model.classifier:
             scores = np.asarray(outputs, dtype=np.float64).reshape(-1)
             return Prediction([{"score": s} for s in scores.tolist()], scores)

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from modelyard.algorithms.base import Algorithm, Hyperparameter, TrainingContext
-from modelyard.algorithms.data import CSV, CSV_HEADER, PARQUET, ChannelData
-from modelyard.algorithms.metadata import read_model_metadata
+from modelyard.algorithms.data import CSV, CSV_HEADER, PARQUET, ChannelData, check_feature_dim
+from modelyard.algorithms.metadata import read_model_metadata, write_model_metadata
+from modelyard.algorithms.supervised import SKLEARN_MODEL_FILE
 from modelyard.errors import InvalidRequest
 
 CHUNK_ROWS = 65_536  # rows per block when a computation would otherwise copy a whole channel
@@ -85,13 +86,7 @@ class UnsupervisedAlgorithm(Algorithm):
     def read_train(self, ctx: TrainingContext, hps: dict[str, Any]) -> ChannelData:
         """The train channel as a row-major float32 array, checked against feature_dim."""
         data = self.read_unlabelled(ctx, "train")
-        columns = data.X.shape[1]
-        if hps.get("feature_dim") is not None and hps["feature_dim"] != columns:
-            raise InvalidRequest(
-                f"feature_dim is {hps['feature_dim']} but the training data has {columns} "
-                "feature columns",
-                {"feature_dim": hps["feature_dim"], "columns": columns},
-            )
+        check_feature_dim(hps.get("feature_dim"), data.X.shape[1])
         return self._checked(data, "train")
 
     def read_test(self, ctx: TrainingContext, num_features: int) -> ChannelData | None:
@@ -132,6 +127,38 @@ class UnsupervisedAlgorithm(Algorithm):
             )
         require_finite(X, "request")
         return np.ascontiguousarray(X)
+
+    def save_estimator(
+        self,
+        ctx: TrainingContext,
+        fitted: Any,
+        num_features: int,
+        hps: dict[str, Any],
+        **extra: Any,
+    ) -> None:
+        """Write a fitted scikit-learn estimator as model.joblib plus modelyard-model.json."""
+        import joblib
+        import sklearn
+
+        ctx.model_dir.mkdir(parents=True, exist_ok=True)
+        joblib.dump(fitted, ctx.model_dir / SKLEARN_MODEL_FILE)
+        write_model_metadata(
+            ctx.model_dir,
+            self.name,
+            num_features,
+            hps,
+            **extra,
+            sklearn_version=sklearn.__version__,
+        )
+        ctx.log(f"saved {SKLEARN_MODEL_FILE}")
+
+    def load_estimator(self, model_dir: Path) -> tuple[Any, int]:
+        """What save_estimator wrote: the estimator, and how many features it expects."""
+        import joblib
+
+        meta = self.model_metadata(model_dir)
+        estimator = joblib.load(self.model_file(model_dir, SKLEARN_MODEL_FILE))
+        return estimator, int(meta["num_features"])
 
     def model_metadata(self, model_dir: Path) -> dict[str, Any]:
         """modelyard-model.json of a model directory this algorithm wrote."""

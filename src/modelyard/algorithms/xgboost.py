@@ -711,6 +711,15 @@ def _check_labels(y: np.ndarray, hps: dict[str, Any], channel: str) -> None:
         )
 
 
+SHARED_REGRESSION_OBJECTIVES = (
+    "reg:squarederror",
+    "reg:squaredlogerror",
+    "reg:pseudohubererror",
+    "reg:absoluteerror",
+    "reg:logistic",
+)
+
+
 def _shared_metrics(hps: dict[str, Any], y: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
     """The final metrics every supervised built-in reports (modelyard.algorithms.metrics), for
     the regression, binary and multiclass objectives; none for ranking, counts or survival."""
@@ -732,16 +741,6 @@ def _shared_metrics(hps: dict[str, Any], y: np.ndarray, outputs: np.ndarray) -> 
     if objective == "multi:softmax":
         return metrics.classification(y, outputs, None, int(hps["num_class"]))
     return {}
-
-
-SHARED_REGRESSION_OBJECTIVES = (
-    "reg:squarederror",
-    "reg:squaredlogerror",
-    "reg:pseudohubererror",
-    "reg:absoluteerror",
-    "reg:linear",
-    "reg:logistic",
-)
 
 
 class _RoundReporter(xgb.callback.TrainingCallback):
