@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from modelyard.errors import ModelyardError, ServerNotRunning, UnexpectedStatusException
+from modelyard.kinds import JobKind, job_kind, job_kinds
 from modelyard.settings import Settings
 
 app = typer.Typer(
@@ -31,18 +32,18 @@ server_app = typer.Typer(
     help="Start, stop and inspect the control-plane server.", no_args_is_help=True
 )
 data_app = typer.Typer(help="Object storage: upload, list, download, remove.", no_args_is_help=True)
-jobs_app = typer.Typer(help="Training jobs.", no_args_is_help=True)
+jobs_app = typer.Typer(help=job_kind("training").help, no_args_is_help=True)
+# Each kind of job gets a group (`modelyard jobs`, `modelyard processing`, ...) below.
+job_groups = {job_kind("training").cli: jobs_app}
 endpoints_app = typer.Typer(help="Real-time endpoints.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
 algorithms_app = typer.Typer(help="The built-in algorithm catalog.", no_args_is_help=True)
-processing_app = typer.Typer(help="Processing jobs.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 app.add_typer(data_app, name="data")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(models_app, name="models")
 app.add_typer(algorithms_app, name="algorithms")
-app.add_typer(processing_app, name="processing")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -253,50 +254,6 @@ def jobs_train(
         out.print(f"model artifact: {description['model_artifact']}")
 
 
-@jobs_app.command("list")
-def jobs_list(
-    status: Annotated[
-        str | None, typer.Option(help="InProgress, Completed, Failed, Stopping, Stopped")
-    ] = None,
-    name_contains: str | None = None,
-    max_results: int = 50,
-) -> None:
-    """List training jobs, newest first."""
-    page = session().client.get(
-        "/api/v1/training-jobs",
-        params={
-            k: v
-            for k, v in {
-                "status": status,
-                "name_contains": name_contains,
-                "max_results": max_results,
-            }.items()
-            if v is not None
-        },
-    )
-    table(
-        ["name", "status", "secondary", "algorithm", "created"],
-        [
-            [j["name"], j["status"], j["secondary_status"], j["algorithm"], j["created_at"][:19]]
-            for j in page["items"]
-        ],
-    )
-
-
-@jobs_app.command("describe")
-def jobs_describe(name: str) -> None:
-    """Everything about one training job, as JSON."""
-    print_json(session().describe_training_job(name))
-
-
-@jobs_app.command("logs")
-def jobs_logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = False) -> None:
-    """Print a job's log (and keep following it with --follow)."""
-    from modelyard.sdk.jobs import TrainingJob
-
-    follow_logs(TrainingJob(session(), name), follow)
-
-
 def follow_logs(job: Any, follow: bool) -> None:
     offset = 0
     while True:
@@ -322,13 +279,6 @@ def jobs_metrics(
         ["metric", "step", "value", "time"],
         [[p["name"], p["step"], f"{p['value']:.6g}", p["timestamp"][:23]] for p in points],
     )
-
-
-@jobs_app.command("stop")
-def jobs_stop(name: str) -> None:
-    """Stop a training job (SIGTERM, then SIGKILL after a grace period)."""
-    description = session().client.post(f"/api/v1/training-jobs/{name}/stop")
-    out.print(f"training job {name}: {description['status']}")
 
 
 # -- endpoints and models -------------------------------------------------------------------
@@ -436,39 +386,61 @@ def algorithms_describe(
         out.print("metrics: " + ", ".join(m["name"] for m in entry["metrics"]))
 
 
-# -- processing jobs ------------------------------------------------------------------------
-@processing_app.command("list")
-def processing_list(status: str | None = None, name_contains: str | None = None) -> None:
-    """List processing jobs, newest first."""
-    params = {k: v for k, v in {"status": status, "name_contains": name_contains}.items() if v}
-    page = session().client.get("/api/v1/processing-jobs", params=params)
-    table(
-        ["name", "status", "created"],
-        [[j["name"], j["status"], j["created_at"][:19]] for j in page["items"]],
-    )
+# -- every kind of job: list, describe, logs, stop (from its declaration) ----------------
+def add_job_commands(group: typer.Typer, kind: JobKind) -> None:
+    # Defaults, not annotations, carry the per-kind help: annotations are strings here.
+    def list_jobs(
+        status: str | None = typer.Option(None, help=", ".join(kind.statuses)),
+        name_contains: str | None = None,
+        max_results: int = 50,
+    ) -> None:
+        params = {"status": status, "name_contains": name_contains, "max_results": max_results}
+        page = session().client.get(
+            f"/api/v1/{kind.collection}", params={k: v for k, v in params.items() if v}
+        )
+        table(
+            [c.header for c in kind.columns],
+            [[cell(item, c.field, c.width) for c in kind.columns] for item in page["items"]],
+        )
+
+    def describe(name: str) -> None:
+        print_json(job_client(kind, name).describe())
+
+    def logs(name: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = False) -> None:
+        follow_logs(job_client(kind, name), follow)
+
+    def stop(name: str) -> None:
+        description = job_client(kind, name).stop()
+        out.print(f"{kind.noun} {name}: {description['status']}")
+
+    list_jobs.__doc__ = f"List {kind.nouns}, newest first."
+    describe.__doc__ = f"Everything about one {kind.noun}, as JSON."
+    logs.__doc__ = f"Print a {kind.noun}'s log (and keep following it with --follow)."
+    stop.__doc__ = f"Stop a {kind.noun}."
+    group.command("list")(list_jobs)
+    group.command("describe")(describe)
+    if kind.runtime is not None:
+        group.command("logs")(logs)
+    group.command("stop")(stop)
 
 
-@processing_app.command("describe")
-def processing_describe(name: str) -> None:
-    """Everything about one processing job, as JSON."""
-    print_json(session().client.get(f"/api/v1/processing-jobs/{name}"))
+def job_client(kind: JobKind, name: str) -> Any:
+    from modelyard.sdk.jobs import Job
+
+    return Job(session(), name, kind=kind.name)
 
 
-@processing_app.command("logs")
-def processing_logs(
-    name: str, follow: Annotated[bool, typer.Option("--follow", "-f")] = False
-) -> None:
-    """Print a processing job's log (and keep following it with --follow)."""
-    from modelyard.sdk.jobs import ProcessingJob
-
-    follow_logs(ProcessingJob(session(), name), follow)
+def cell(item: dict[str, Any], field: str, width: int | None) -> Any:
+    value = item.get(field)
+    return value[:width] if width and isinstance(value, str) else value
 
 
-@processing_app.command("stop")
-def processing_stop(name: str) -> None:
-    """Stop a processing job."""
-    description = session().client.post(f"/api/v1/processing-jobs/{name}/stop")
-    out.print(f"processing job {name}: {description['status']}")
+for _kind in job_kinds().values():
+    _group = job_groups.get(_kind.cli)
+    if _group is None:
+        _group = job_groups[_kind.cli] = typer.Typer(help=_kind.help, no_args_is_help=True)
+        app.add_typer(_group, name=_kind.cli)
+    add_job_commands(_group, _kind)
 
 
 # -- quickstart ---------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def run_foreground(settings: Settings) -> None:
     import uvicorn
 
     from modelyard.api.app import create_app
-    from modelyard.services.platform import Platform
+    from modelyard.control_plane import Platform
 
     check_port_free(settings.host, settings.port)
     logging.basicConfig(

@@ -15,9 +15,10 @@ from modelyard.errors import Conflict, NotFound
 from modelyard.schemas.endpoints import CreateEndpointConfig, ProductionVariant
 from modelyard.services import crud
 from modelyard.services.endpoint_configs import EndpointConfigs
-from modelyard.services.training_jobs import close_transitions, to_description, transition
+from modelyard.services.jobs import close_transitions, transition
+from modelyard.services.training_jobs import to_description
 from modelyard.store import Database
-from modelyard.store.models import Base, MetricPoint, Model, TrainingJob
+from modelyard.store.models import Base, Job, MetricPoint, Model
 
 REGENERATE = (
     'run: python -c "from alembic import command; from modelyard.store.database '
@@ -49,14 +50,13 @@ def test_migrations_create_every_table_and_match_the_models(db: Database) -> Non
 
 def test_job_rows_transitions_metrics_and_utc_times(db: Database) -> None:
     with db.session() as session:
-        job = TrainingJob(
+        job = Job(
             name="store-job",
+            kind="training",
             status="InProgress",
             secondary_status="Pending",
-            algorithm="xgboost",
-            hyperparameters={"num_round": "3"},
-            input_data_config=[],
-            output_path="s3://b",
+            spec={"algorithm": "xgboost", "hyperparameters": {"num_round": "3"}, "channels": []},
+            result={},
             instance_type="local",
             instance_count=1,
             cpus=1,
@@ -76,7 +76,7 @@ def test_job_rows_transitions_metrics_and_utc_times(db: Database) -> None:
         close_transitions(job, "Completed", "done")
         job.status = "Completed"
     with db.session() as session:
-        job = crud.get(session, TrainingJob, "store-job", "training job")
+        job = crud.get(session, Job, "store-job", "training job")
         description = to_description(job)
     assert [t.status for t in description.secondary_status_transitions] == [
         "Pending",
@@ -122,3 +122,100 @@ def test_endpoint_config_needs_an_existing_model(db: Database) -> None:
         CreateEndpointConfig(name="c", production_variants=[ProductionVariant(model_name="real")])
     )
     assert created.production_variants[0].initial_instance_count == 1
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_jobs_of_an_older_database_survive_the_move_to_one_jobs_table(database_url: str) -> None:
+    """A database made before `jobs` (training and processing rows in `training_jobs`, with
+    transitions and metric points) migrates without losing a job, a field or a point."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from modelyard.services.processing_jobs import to_description as describe_processing
+    from modelyard.store.database import alembic_config
+
+    database = Database(database_url)
+    config = alembic_config(database_url)
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+    now = datetime.now(UTC)
+    common = {"tags": "{}", "environment": "{}", "final": "{}", "now": now}
+    with database.engine.begin() as connection:
+        insert_job = text(
+            "INSERT INTO training_jobs (id, name, kind, processing, status, secondary_status, "
+            "algorithm, script, metric_definitions, hyperparameters, input_data_config, "
+            "output_path, instance_type, instance_count, cpus, max_runtime_seconds, environment,"
+            " tags, model_artifact, final_metrics, pid, pid_started_at, created_at, updated_at) "
+            "VALUES (:id, :name, :kind, :processing, 'Completed', 'Completed', :algorithm, "
+            "NULL, '[]', :hps, :channels, 's3://b', 'local', 1, 2, 60, :environment, :tags, "
+            ":artifact, :final, :pid, 12.5, :now, :now)"
+        )
+        connection.execute(
+            insert_job,
+            {
+                **common,
+                "id": 7,
+                "name": "old-training",
+                "kind": "training",
+                "processing": None,
+                "algorithm": "xgboost",
+                "hps": '{"num_round": "3"}',
+                "channels": '[{"channel": "train", "uri": "s3://b/t", "content_type": "text/csv"}]',
+                "artifact": "s3://b/old-training/output/model.tar.gz",
+                "pid": 4242,
+            },
+        )
+        connection.execute(
+            insert_job,
+            {
+                **common,
+                "id": 8,
+                "name": "old-processing",
+                "kind": "processing",
+                "processing": '{"code": "s3://b/p.py", "entry_point": null, "command": '
+                '["python3"], "arguments": ["--x"], "inputs": [], "outputs": []}',
+                "algorithm": None,
+                "hps": "{}",
+                "channels": "[]",
+                "artifact": None,
+                "pid": None,
+            },
+        )
+        connection.execute(
+            text(
+                "INSERT INTO secondary_status_transitions (job_id, status, status_message, "
+                "start_time) VALUES (7, 'Training', 'go', :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO metric_points (job_id, name, value, step, timestamp) "
+                "VALUES (7, 'train:rmse', 0.5, 1, :now)"
+            ),
+            {"now": now},
+        )
+    database.migrate()
+    with database.session() as session:
+        training = crud.get(session, Job, "old-training", "training job")
+        processing = crud.get(session, Job, "old-processing", "processing job")
+        points = session.query(MetricPoint).filter_by(job_id=training.id).all()
+        described = to_description(training)
+        processed = describe_processing(processing)
+        handle = training.handle
+    database.dispose()
+    assert described.algorithm == "xgboost"
+    assert described.hyperparameters == {"num_round": "3"}
+    assert [c.uri for c in described.inputs] == ["s3://b/t"]
+    assert described.model_artifact == "s3://b/old-training/output/model.tar.gz"
+    assert [t.status for t in described.secondary_status_transitions] == ["Training"]
+    assert [(p.name, p.value) for p in points] == [("train:rmse", 0.5)]
+    assert handle == {"pid": 4242, "started_at": 12.5}
+    assert processed.code == "s3://b/p.py" and processed.arguments == ["--x"]

@@ -15,19 +15,15 @@ from modelyard.api.routers import (
     algorithms,
     endpoint_configs,
     endpoints,
+    jobs,
     models,
     objects,
-    processing_jobs,
     system,
-    training_jobs,
 )
-from modelyard.services.platform import Platform
+from modelyard.control_plane import Platform
 from modelyard.store.models import Endpoint
 
-ROUTERS = (
-    system, objects, training_jobs, processing_jobs, models, endpoint_configs, endpoints,
-    algorithms,
-)  # fmt: skip
+ROUTERS = (system, objects, models, endpoint_configs, endpoints, algorithms)
 
 
 def create_app(platform: Platform) -> InvocationsProxy:
@@ -52,6 +48,8 @@ def create_app(platform: Platform) -> InvocationsProxy:
     )
     app.state.platform = platform
     errors.install(app)
+    for router in jobs.routers():
+        app.include_router(router)
     for module in ROUTERS:
         app.include_router(module.router)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import Request
 
 from modelyard.errors import Unauthorized
 from modelyard.services import auth
-from modelyard.services.platform import Platform
+
+if TYPE_CHECKING:
+    from modelyard.control_plane import Platform
 
 
 def bearer_token(request: Request) -> str:

@@ -12,15 +12,15 @@ import logging
 import os
 import shutil
 import socket
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from modelyard.compute import processes
+from modelyard.compute.executor import Executor, Handle, Launch
 from modelyard.controllers.jobs import log_tail
 from modelyard.controllers.loop import ControlLoop
 from modelyard.controllers.routing import Address, RoutingTable
@@ -53,13 +53,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def handle_of(instance: EndpointInstance) -> Handle:
+    return Handle(instance.pid or 0, instance.pid_started_at or 0.0)
+
+
 class EndpointController(ControlLoop):
     name = "endpoint-controller"
 
     def __init__(
-        self, db: Database, settings: Settings, storage_url: str, routes: RoutingTable
+        self,
+        db: Database,
+        settings: Settings,
+        storage_url: str,
+        routes: RoutingTable,
+        executor: Callable[[Callable[[], None]], Executor],
     ) -> None:
         super().__init__()
+        self.executor = executor(self.wake)
         self.db = db
         self.settings = settings
         self.storage_url = storage_url
@@ -121,9 +131,7 @@ class EndpointController(ControlLoop):
     def _reconcile(self, session: Session, endpoint: Endpoint) -> list[Address]:
         ready: list[Address] = []
         for instance in endpoint.instances:
-            alive = instance.pid is not None and processes.is_alive(
-                instance.pid, instance.pid_started_at
-            )
+            alive = instance.pid is not None and self.executor.alive(handle_of(instance))
             if instance.pid is not None and not alive:
                 instance.last_error = log_tail(Path(instance.work_dir or ".") / LOG_FILE)
                 if instance.status == "InService":
@@ -202,10 +210,7 @@ class EndpointController(ControlLoop):
             shutil.rmtree(work_dir, ignore_errors=True)
         work_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "modelyard.runtime.serving",
+        args = [
             "--model-data",
             model.model_data,
             *serving_args(model),
@@ -226,11 +231,11 @@ class EndpointController(ControlLoop):
         env["OMP_NUM_THREADS"] = "1"
         env.update(model.environment)
         env["PYTHONUNBUFFERED"] = "1"
-        ref = processes.spawn(
-            argv, cwd=work_dir, env=env, log_path=work_dir / LOG_FILE, on_exit=self.wake
+        handle = self.executor.start(
+            Launch("modelyard.runtime.serving", args, work_dir, env, work_dir / LOG_FILE)
         )
-        instance.pid = ref.pid
-        instance.pid_started_at = ref.started_at
+        instance.pid = handle.pid
+        instance.pid_started_at = handle.started_at
         instance.port = port
         instance.work_dir = str(work_dir)
         instance.status = "Starting"
@@ -240,20 +245,20 @@ class EndpointController(ControlLoop):
             endpoint.name,
             instance.index,
             port,
-            ref.pid,
+            handle.pid,
         )
 
     def _kill(self, instance: EndpointInstance) -> None:
         if instance.pid is None:
             return
-        pid = instance.pid
-        if processes.is_alive(pid, instance.pid_started_at):
-            processes.terminate(pid)
+        handle = handle_of(instance)
+        if self.executor.alive(handle):
+            self.executor.terminate(handle)
             deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and processes.is_alive(pid, instance.pid_started_at):
+            while time.monotonic() < deadline and self.executor.alive(handle):
                 time.sleep(0.05)
-            if processes.is_alive(pid, instance.pid_started_at):
-                processes.kill(pid)
+            if self.executor.alive(handle):
+                self.executor.kill(handle)
         instance.pid = None
 
     def _delete(self, session: Session, endpoint: Endpoint) -> None:

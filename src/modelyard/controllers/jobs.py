@@ -1,9 +1,12 @@
-"""The training-job controller: queue → launch → watch → finish, reconciled from the database.
+"""The job controller: queue → launch → watch → finish, for every kind of job, reconciled
+from the database.
 
-One thread owns every job process. Each tick it (1) finishes jobs whose process ended, (2)
-enforces stop requests and max runtime, and (3) launches queued jobs while CPU slots are free,
-oldest first. Everything it needs is in the database, so after a restart (even kill -9) it
-re-attaches to job processes that survived and fails, with a reason, those that did not.
+One thread owns every job. Each tick it (1) finishes jobs whose process ended, (2) enforces
+stop requests and max runtime, (3) drives the jobs of kinds that run no process of their own
+(a tuning job starts its trials), and (4) launches queued jobs while CPU slots are free, oldest
+first. Processes run through an executor (`compute.executor`), which hands back a handle the
+database keeps; so after a restart (even kill -9) the controller finds the job processes that
+survived and fails, with a reason, those that did not.
 """
 
 from __future__ import annotations
@@ -11,23 +14,22 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from modelyard.compute import processes
-from modelyard.compute.launcher import JobLauncher
-from modelyard.compute.processes import ProcessRef
+from modelyard.compute.executor import Executor, Handle, Launch
 from modelyard.controllers.loop import ControlLoop
+from modelyard.kinds import job_kind
 from modelyard.runtime.layout import JobLayout, write_json
 from modelyard.services import auth
-from modelyard.services.training_jobs import close_transitions, transition
+from modelyard.services.jobs import Jobs, close_transitions, kind_logic, request_stop, transition
 from modelyard.settings import Settings
 from modelyard.store import Database
-from modelyard.store.models import MetricPoint, TrainingJob, utcnow
+from modelyard.store.models import Job, MetricPoint, utcnow
 
 logger = logging.getLogger("modelyard.jobs")
 
@@ -39,7 +41,7 @@ def launcher_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
 
 
-def job_environment(job: TrainingJob, token: str, control_url: str) -> dict[str, str]:
+def job_environment(job: Job, token: str, control_url: str) -> dict[str, str]:
     """The job's environment: the machine's, minus every modelyard secret, plus the job's own."""
     env = launcher_environment()
     env.update(job.environment)
@@ -69,116 +71,138 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 class JobController(ControlLoop):
     name = "job-controller"
 
-    def __init__(self, db: Database, settings: Settings, control_url: str, storage_url: str):
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        control_url: str,
+        storage_url: str,
+        jobs: Jobs,
+        executor: Callable[[Callable[[], None]], Executor],
+    ) -> None:
         super().__init__()
         self.db = db
         self.settings = settings
         self.control_url = control_url
         self.storage_url = storage_url
+        self.jobs = jobs  # driven kinds create and read their children through it
         self.jobs_dir = settings.resolved_home / "jobs"
-        self._procs: dict[str, ProcessRef] = {}
+        self.executor = executor(self.wake)
+        self._handles: dict[str, Handle] = {}
         self._terminated_at: dict[str, float] = {}
-        self._launcher = JobLauncher(
-            self.jobs_dir,
-            {**launcher_environment(), "PYTHONUNBUFFERED": "1"},
-            self.jobs_dir / "launcher.log",
-            on_exit=lambda pid, code: self.wake(),
-        )
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         self.reattach()
-        if self.settings.warm_job_process:
-            self._launcher.start()
+        self.executor.open()
         self.start_loop()
 
     def stop(self) -> None:
-        """Stop the controller only: job processes keep running and are re-attached later."""
+        """Stop the controller only: job processes keep running and are found again later."""
         self.stop_loop()
-        self._launcher.stop()
+        self.executor.close()
 
-    # -- re-attach after a restart ---------------------------------------------------------
+    # -- find job processes again after a restart ------------------------------------------
     def reattach(self) -> None:
         with self.db.session() as session:
             jobs = session.scalars(
-                select(TrainingJob)
-                .where(
-                    TrainingJob.status.in_(("InProgress", "Stopping")), TrainingJob.pid.is_not(None)
-                )
-                .options(selectinload(TrainingJob.transitions))
+                select(Job)
+                .where(Job.status.in_(("InProgress", "Stopping")), Job.handle.is_not(None))
+                .options(selectinload(Job.transitions))
             ).all()
             for job in jobs:
-                assert job.pid is not None
-                if processes.is_alive(job.pid, job.pid_started_at):
-                    logger.info("re-attached to training job %s (pid %s)", job.name, job.pid)
-                    self._procs[job.name] = ProcessRef(job.pid, job.pid_started_at or 0.0)
+                handle = Handle.from_record(job.handle or {})
+                if self.executor.alive(handle):
+                    logger.info("re-attached to %s %s (%s)", job.kind, job.name, handle.record())
+                    self._handles[job.name] = handle
                 else:
                     self._finish(session, job, exit_code=None, interrupted=True)
 
     # -- one reconciliation pass -----------------------------------------------------------
     def tick(self) -> None:
         with self.db.session() as session:
-            active = session.scalars(
-                select(TrainingJob)
-                .where(TrainingJob.status.in_(("InProgress", "Stopping")))
-                .options(selectinload(TrainingJob.transitions))
-                .order_by(TrainingJob.id)
-            ).all()
             used = 0
-            for job in active:
-                if job.pid is None:
-                    continue
-                if self._watch(session, job):
+            for job in self._active(session):
+                if job.handle is not None and self._watch(session, job):
                     used += job.cpus
-            for job in active:
-                if job.pid is not None or job.status not in ("InProgress", "Stopping"):
+            for job in self._active(session):
+                if job_kind(job.kind).runtime is None:
+                    self._drive(session, job)
+            session.flush()
+            for job in self._active(session):
+                if job.handle is not None or job_kind(job.kind).runtime is None:
                     continue
                 if job.status == "Stopping":
                     job.status = "Stopped"
                     job.ended_at = utcnow()
                     close_transitions(job, "Stopped", "Stopped before it started")
                     continue
-                if used + job.cpus > self.settings.cpu_slots:
+                if used + job.cpus > self.executor.capacity():
                     break  # first come, first served: a big job is not starved by small ones
                 self._launch(session, job)
                 used += job.cpus
-            if self.settings.warm_job_process and used == 0 and not self._launcher.alive():
-                self._launcher.start()  # it died; bring it back while no job needs the cores
+            if used == 0:
+                self.executor.idle()
+
+    @staticmethod
+    def _active(session: Session) -> list[Job]:
+        return list(
+            session.scalars(
+                select(Job)
+                .where(Job.status.in_(("InProgress", "Stopping")))
+                .options(selectinload(Job.transitions))
+                .order_by(Job.id)
+            )
+        )
 
     @property
     def interval(self) -> float:  # type: ignore[override]
         """Tick often while jobs run; process exits and new jobs wake the loop anyway."""
-        return 0.5 if self._procs else 2.0
+        return 0.5 if self._handles else 2.0
 
-    def _watch(self, session: Session, job: TrainingJob) -> bool:
+    def _drive(self, session: Session, job: Job) -> None:
+        logic = kind_logic(job.kind)
+        try:
+            if job.status == "Stopping":
+                logic.stopping(self.jobs, session, job)
+            logic.drive(self.jobs, session, job)
+        except Exception as exc:  # noqa: BLE001 - one broken job must not stop the others
+            logger.exception("driving %s %s failed", job.kind, job.name)
+            job.status = "Failed"
+            job.failure_reason = f"InternalServerError: {type(exc).__name__}: {exc}"
+            job.ended_at = utcnow()
+            close_transitions(job, "Failed", f"{job_kind(job.kind).noun.capitalize()} failed")
+
+    def _watch(self, session: Session, job: Job) -> bool:
         """Enforce stop and max runtime; finish the job if its process ended. True if running."""
-        ref = self._procs.get(job.name) or ProcessRef(job.pid or 0, job.pid_started_at or 0.0)
-        self._procs[job.name] = ref
-        if not ref.is_alive():
-            if job.status != "Stopping" or not processes.group_alive(ref.pid):
-                processes.kill(ref.pid)  # nothing of a finished job outlives it
-                self._finish(session, job, exit_code=self._exit_code(ref), interrupted=False)
+        handle = self._handles.setdefault(job.name, Handle.from_record(job.handle or {}))
+        if not self.executor.alive(handle):
+            if job.status != "Stopping" or not self.executor.group_alive(handle):
+                self.executor.kill(handle)  # nothing of a finished job outlives it
+                self._finish(
+                    session, job, exit_code=self.executor.exit_code(handle), interrupted=False
+                )
                 return False
             # Stopping: the job's main process went on SIGTERM but something it started
             # ignores it; that gets SIGKILL when the grace period is over, below.
-        started = job.pid_started_at or time.time()
+        started = handle.started_at or time.time()
         if job.status == "InProgress" and time.time() - started > job.max_runtime_seconds:
-            job.status = "Stopping"
-            job.stop_requested_at = utcnow()
-            job.stop_reason = "MaxRuntimeExceeded"
-            transition(
-                job, "Stopping", f"Stopping: the job ran past its {job.max_runtime_seconds}s limit"
+            request_stop(
+                job,
+                f"Stopping: the job ran past its {job.max_runtime_seconds}s limit",
+                reason="MaxRuntimeExceeded",
             )
         if job.status == "Stopping":
             sent = self._terminated_at.get(job.name)
             if sent is None:
-                processes.terminate(ref.pid)
+                self.executor.terminate(handle)
                 self._terminated_at[job.name] = time.monotonic()
             elif time.monotonic() - sent > self.settings.stop_grace_seconds:
-                processes.kill(ref.pid)
+                self.executor.kill(handle)
         return True
 
-    def _launch(self, session: Session, job: TrainingJob) -> None:
+    def _launch(self, session: Session, job: Job) -> None:
+        kind = job_kind(job.kind)
         work_dir = self.jobs_dir / job.name
         if work_dir.exists():
             shutil.rmtree(work_dir)
@@ -188,15 +212,9 @@ class JobController(ControlLoop):
         write_json(
             layout.spec_file,
             {
+                **job.spec,
                 "name": job.name,
                 "kind": job.kind,
-                "processing": job.processing,
-                "algorithm": job.algorithm,
-                "script": job.script,
-                "metric_definitions": job.metric_definitions or [],
-                "hyperparameters": job.hyperparameters,
-                "channels": job.input_data_config,
-                "output_path": job.output_path,
                 "control_url": self.control_url,
                 "envs_dir": str(self.settings.resolved_home / "envs"),
                 "storage_url": self.storage_url,
@@ -206,47 +224,37 @@ class JobController(ControlLoop):
                 "current_host": "algo-1",
             },
         )
-        transition(job, "Starting", "Launching the training process")
+        transition(job, "Starting", f"Launching the {kind.noun} process")
         job.work_dir = str(work_dir)
         job.token_hash = auth.hash_token(token)
         # Committed before the process exists: its first report must find its token.
         session.commit()
-        env = job_environment(job, token, self.control_url)
-        ref = self._fork_from_launcher(work_dir, layout.log_file, env)
-        if ref is None:
-            argv = [sys.executable, "-m", "modelyard.runtime.training", str(work_dir)]
-            ref = processes.spawn(
-                argv, cwd=work_dir, env=env, log_path=layout.log_file, on_exit=self.wake
+        handle = self.executor.start(
+            Launch(
+                module="modelyard.runtime.job",
+                args=[str(work_dir)],
+                cwd=work_dir,
+                env=job_environment(job, token, self.control_url),
+                log_path=layout.log_file,
+                cpus=job.cpus,
+                warm=kind.warm,
             )
-        self._procs[job.name] = ref
-        job.pid = ref.pid
-        job.pid_started_at = ref.started_at
-        logger.info("launched training job %s (pid %s, %s CPU)", job.name, ref.pid, job.cpus)
+        )
+        self._handles[job.name] = handle
+        job.handle = handle.record()
+        logger.info("launched %s %s (%s, %s CPU)", kind.noun, job.name, handle.pid, job.cpus)
 
-    def _fork_from_launcher(
-        self, work_dir: Path, log_file: Path, env: dict[str, str]
-    ) -> ProcessRef | None:
-        pid = self._launcher.launch({"work_dir": str(work_dir), "log": str(log_file), "env": env})
-        if pid is None:
-            return None
-        return ProcessRef(pid, processes.create_time(pid))
-
-    def _exit_code(self, ref: ProcessRef) -> int | None:
-        code = ref.exit_code()
-        return code if code is not None else self._launcher.exit_codes.pop(ref.pid, None)
-
-    def _finish(
-        self, session: Session, job: TrainingJob, exit_code: int | None, interrupted: bool
-    ) -> None:
-        self._procs.pop(job.name, None)
+    def _finish(self, session: Session, job: Job, exit_code: int | None, interrupted: bool) -> None:
+        self._handles.pop(job.name, None)
         self._terminated_at.pop(job.name, None)
+        noun = job_kind(job.kind).noun
         layout = JobLayout(Path(job.work_dir)) if job.work_dir else None
         result = layout.read_result() if layout else None
         stopped = job.stop_requested_at is not None
         if result and result.get("status") == "Completed":
             job.status = "Completed"
-            job.model_artifact = result.get("model_artifact")
-            close_transitions(job, "Completed", "Training job completed")
+            job.result = {k: v for k, v in result.items() if k != "status"}
+            close_transitions(job, "Completed", f"{noun.capitalize()} completed")
         elif stopped:
             job.status = "Stopped"
             reason = job.stop_reason or "Stopped"
@@ -255,11 +263,11 @@ class JobController(ControlLoop):
                     f"MaxRuntimeExceeded: the job ran past its "
                     f"{job.max_runtime_seconds}s limit and was stopped"
                 )
-            close_transitions(job, reason, "Training job stopped")
+            close_transitions(job, reason, f"{noun.capitalize()} stopped")
         elif result and result.get("status") == "Failed":
             job.status = "Failed"
             job.failure_reason = result.get("failure_reason") or "AlgorithmError: unknown error"
-            close_transitions(job, "Failed", "Training job failed")
+            close_transitions(job, "Failed", f"{noun.capitalize()} failed")
         else:
             job.status = "Failed"
             tail = log_tail(layout.log_file) if layout else ""
@@ -273,19 +281,23 @@ class JobController(ControlLoop):
                 if exit_code is not None and exit_code < 0:
                     how = f"was killed by signal {-exit_code}"
                 job.failure_reason = (
-                    f"AlgorithmError: the training process {how} without reporting a result"
+                    f"AlgorithmError: the {noun} process {how} without reporting a result"
                     + (f"; last log lines:\n{tail}" if tail else "")
                 )
-            close_transitions(job, "Failed", "Training job failed")
+            close_transitions(job, "Failed", f"{noun.capitalize()} failed")
         job.ended_at = utcnow()
-        job.final_metrics = self._final_metrics(session, job)
+        job.final_metrics = final_metrics(session, job)
+        if job.parent is not None:
+            self.wake()  # its parent (a tuning job) has a result to collect
 
-    def _final_metrics(self, session: Session, job: TrainingJob) -> dict[str, dict[str, object]]:
-        last = (
-            select(MetricPoint.name, func.max(MetricPoint.id).label("id"))
-            .where(MetricPoint.job_id == job.id)
-            .group_by(MetricPoint.name)
-            .subquery()
-        )
-        points = session.scalars(select(MetricPoint).join(last, MetricPoint.id == last.c.id))
-        return {p.name: {"value": p.value, "timestamp": p.timestamp.isoformat()} for p in points}
+
+def final_metrics(session: Session, job: Job) -> dict[str, dict[str, object]]:
+    """The last value of each metric the job reported."""
+    last = (
+        select(MetricPoint.name, func.max(MetricPoint.id).label("id"))
+        .where(MetricPoint.job_id == job.id)
+        .group_by(MetricPoint.name)
+        .subquery()
+    )
+    points = session.scalars(select(MetricPoint).join(last, MetricPoint.id == last.c.id))
+    return {p.name: {"value": p.value, "timestamp": p.timestamp.isoformat()} for p in points}

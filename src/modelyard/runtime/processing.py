@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.runtime.layout import JobLayout, write_json
+from modelyard.runtime.reporter import Reporter
 from modelyard.runtime.script_mode import HostRun, ScriptFailed, failure_message, wait_all
 from modelyard.schemas.processing import PROCESSING_ROOT
 
@@ -28,15 +29,12 @@ def map_argument(layout: JobLayout, argument: str) -> str:
     return argument.replace(PROCESSING_ROOT, str(layout.root / "processing"))
 
 
-def run_processing(
-    layout: JobLayout,
-    spec: dict[str, Any],
-    report_status: Callable[[str, str], None],
-    log: Callable[[str], None],
-) -> None:
+def run_job(
+    layout: JobLayout, spec: dict[str, Any], reporter: Reporter, log: Callable[[str], None]
+) -> dict[str, Any]:
     from modelyard.storage import open_store, parse_s3_uri
 
-    job = spec["processing"]
+    job, report_status = spec, reporter.status
     store = open_store(spec["storage_url"])
     report_status("Downloading", "Downloading the inputs and the code")
     for item in job["inputs"]:
@@ -88,3 +86,4 @@ def run_processing(
             relative = path.relative_to(source).as_posix()
             store.upload_file(path, bucket, f"{prefix.rstrip('/')}/{relative}".lstrip("/"))
         log(f"output {item['output_name']}: {len(files)} file(s) to {item['destination']}")
+    return {}

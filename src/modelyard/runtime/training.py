@@ -1,28 +1,19 @@
-"""The training job process: lay out the work dir, fetch channels, train, upload the model.
+"""A training job's process: fetch the channels, train, upload the model.
 
-Run as `python -m modelyard.runtime.training WORK_DIR`; the control plane has written
-WORK_DIR/job.json and passes the job's own token in MODELYARD_JOB_TOKEN. This process never
-touches the metadata store: it reports over HTTP, and leaves result.json behind so that a
-control plane that restarted meanwhile still learns how the job ended.
+`runtime.job` runs it (`run_job`) with the work dir laid out and the reporter connected.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import tarfile
 import threading
-import time
-import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelyard.errors import InvalidRequest, ModelyardError
 from modelyard.runtime.layout import JobLayout, write_json
-from modelyard.runtime.processing import run_processing
 from modelyard.runtime.reporter import Reporter
-from modelyard.runtime.script_mode import Host, ScriptFailed, run_script
+from modelyard.runtime.script_mode import Host, run_script
 
 
 def log(message: str) -> None:
@@ -183,79 +174,29 @@ def train_builtin(
     print(f"{algorithm.name} finished; process peak memory {peak_memory_mib():.0f} MiB", flush=True)
 
 
-def failure_reason(exc: BaseException) -> str:
-    if isinstance(exc, ScriptFailed):
-        return str(exc)
-    if isinstance(exc, InvalidRequest):
-        return f"ClientError: {exc.message}"
-    if isinstance(exc, ModelyardError):
-        return f"AlgorithmError: {exc.message}"
-    return f"AlgorithmError: {type(exc).__name__}: {exc}"
-
-
-def run(work_dir: Path) -> int:
-    layout = JobLayout(work_dir)
-    spec = json.loads(layout.spec_file.read_text())
-    reporter = Reporter(
-        spec["control_url"], spec["name"], os.environ.get("MODELYARD_JOB_TOKEN", "")
-    )
-    started = time.monotonic()
+def run_job(
+    layout: JobLayout, spec: dict[str, Any], reporter: Reporter, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Train: fetch the channels, run the algorithm or the script, upload the model."""
     preload = Preload(spec["algorithm"]) if spec.get("algorithm") else None
-    try:
-        layout.create()
-        if spec.get("kind") == "processing":
-            run_processing(layout, spec, reporter.status, log)
-            write_json(layout.result_file, {"status": "Completed"})
-            log(f"completed in {time.monotonic() - started:.1f}s")
-            return 0
-        write_configs(layout, spec)
-        reporter.status("Downloading", "Downloading input data")
-        channels = fetch_channels(layout, spec)
-        reporter.status("Training", "Training in progress")
-        if preload is not None:
-            log(f"training {spec['algorithm']} with {spec['num_cpus']} CPU(s)")
-            train_builtin(layout, spec, channels, reporter, preload)
-        else:
-            run_script(script_hosts(layout, spec, channels), spec, reporter.metric, log)
-        reporter.flush()
-        reporter.status("Uploading", "Uploading generated training model")
-        model_uri = pack_and_upload(layout, spec, layout.model_dir, "model.tar.gz")
-        if any(p.is_file() for p in layout.output_data_dir.rglob("*")):
-            pack_and_upload(layout, spec, layout.output_data_dir, "output.tar.gz")
-        write_json(layout.result_file, {"status": "Completed", "model_artifact": model_uri})
-        log(f"completed in {time.monotonic() - started:.1f}s")
-        return 0
-    except BaseException as exc:  # noqa: BLE001 - every failure must leave a reason behind
-        if not isinstance(exc, ScriptFailed):
-            traceback.print_exc()
-        reason = (
-            layout.failure_file.read_text().strip()
-            if layout.failure_file.exists()
-            else failure_reason(exc)
-        )
-        if not layout.failure_file.exists():
-            layout.failure_file.parent.mkdir(parents=True, exist_ok=True)
-            layout.failure_file.write_text(reason + "\n")
-        write_json(layout.result_file, {"status": "Failed", "failure_reason": reason[:4000]})
-        return 1
-    finally:
-        reporter.close()
-
-
-def main() -> None:
-    if len(sys.argv) != 2:
-        print("usage: python -m modelyard.runtime.training WORK_DIR", file=sys.stderr)
-        raise SystemExit(2)
-    exit_now(run(Path(sys.argv[1])))
-
-
-def exit_now(code: int) -> None:
-    """Exit without the interpreter's teardown of numpy, scikit-learn and friends (a quarter
-    of a second): by now every result is written and every report sent."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    write_configs(layout, spec)
+    reporter.status("Downloading", "Downloading input data")
+    channels = fetch_channels(layout, spec)
+    reporter.status("Training", "Training in progress")
+    if preload is not None:
+        log(f"training {spec['algorithm']} with {spec['num_cpus']} CPU(s)")
+        train_builtin(layout, spec, channels, reporter, preload)
+    else:
+        run_script(script_hosts(layout, spec, channels), spec, reporter.metric, log)
+    reporter.flush()
+    reporter.status("Uploading", "Uploading generated training model")
+    model_uri = pack_and_upload(layout, spec, layout.model_dir, "model.tar.gz")
+    if any(p.is_file() for p in layout.output_data_dir.rglob("*")):
+        pack_and_upload(layout, spec, layout.output_data_dir, "output.tar.gz")
+    return {"model_artifact": model_uri}
 
 
 if __name__ == "__main__":
+    from modelyard.runtime.job import main
+
     main()

@@ -6,7 +6,7 @@ of a small job's start, and re-importing them for each job (or preparing a spare
 while a job runs) competes with running jobs for the cores. So the control plane starts this
 launcher once; for each job it writes one line to the launcher's stdin — the work dir, the log
 file and the job's environment — and the launcher forks a child that becomes the job's
-training process (`runtime.training.run`) in a session of its own. The launcher answers on
+job process (`runtime.job.run`) in a session of its own. The launcher answers on
 stdout with `started PID` and, when a child ends, `exited PID CODE`. No computation runs here
 before a fork, so no library thread pool exists yet to be broken by it. When the control
 plane goes away, stdin closes and the launcher exits; running jobs carry on.
@@ -27,7 +27,7 @@ def preload() -> None:
     import httpx
 
     from modelyard.algorithms.registry import algorithm_names, get_algorithm
-    from modelyard.runtime import training  # noqa: F401 - imported for its dependencies
+    from modelyard.runtime import job, processing, training  # noqa: F401 - their dependencies
     from modelyard.storage import open_store  # noqa: F401
 
     # The first client imports its transport (httpcore, h11, ssl setup): 80 ms a job if left
@@ -42,7 +42,7 @@ def preload() -> None:
 
 def become_job(order: dict[str, Any]) -> int:
     """In the forked child: take the job's environment, directory and log, then run it."""
-    from modelyard.runtime.training import run
+    from modelyard.runtime.job import run
 
     os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -73,7 +73,7 @@ def reap(say: Any) -> None:
 
 def serve() -> None:
     """Fork a job per order line until stdin closes."""
-    from modelyard.runtime.training import exit_now
+    from modelyard.runtime.job import exit_now
 
     def say(line: str) -> None:
         sys.stdout.write(line + "\n")

@@ -105,6 +105,9 @@ class TrainingJobDescription(Strict):
     environment: dict[str, str]
     tags: dict[str, str]
     model_artifact: str | None = None
+    tuning_job_name: str | None = Field(
+        default=None, description="The tuning job this job is a trial of, if any."
+    )
     final_metrics: list[FinalMetric] = []
     secondary_status_transitions: list[StatusTransition] = []
     created_at: datetime

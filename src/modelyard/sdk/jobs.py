@@ -1,4 +1,7 @@
-"""A training job as the SDK sees it: describe, wait with streamed logs, stop."""
+"""A job of any kind as the SDK sees it: describe, wait with streamed logs, stop.
+
+What differs between kinds (the REST collection, the noun) comes from their declarations.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +12,33 @@ from typing import Any, TextIO
 from rich.console import Console
 
 from modelyard.errors import UnexpectedStatusException
+from modelyard.kinds import TERMINAL_STATUSES as TERMINAL
+from modelyard.kinds import JobKind, job_kind
 from modelyard.sdk.session import Session
 
-TERMINAL = ("Completed", "Failed", "Stopped")
 POLL_SECONDS = 0.1
 
 
-class TrainingJob:
-    collection = "training-jobs"
-    noun = "training job"
+class Job:
+    kind = "training"
 
-    def __init__(self, session: Session, name: str) -> None:
+    def __init__(self, session: Session, name: str, kind: str | None = None) -> None:
+        if kind is not None:
+            self.kind = kind
         self.session = session
         self.name = name
-        self._path = f"/api/v1/{self.collection}/{name}"
+        self._path = f"/api/v1/{self.declaration.collection}/{name}"
+
+    @property
+    def declaration(self) -> JobKind:
+        return job_kind(self.kind)
+
+    @property
+    def noun(self) -> str:
+        return self.declaration.noun
 
     def __repr__(self) -> str:
-        return f"TrainingJob({self.name!r})"
+        return f"{type(self).__name__}({self.name!r})"
 
     @property
     def job_name(self) -> str:
@@ -34,10 +47,12 @@ class TrainingJob:
     def describe(self) -> dict[str, Any]:
         return self.session.client.get(self._path)  # type: ignore[no-any-return]
 
-    def stop(self) -> None:
-        self.session.client.post(f"{self._path}/stop")
+    def stop(self) -> dict[str, Any]:
+        return self.session.client.post(f"{self._path}/stop")  # type: ignore[no-any-return]
 
     def logs(self, offset: int = 0) -> tuple[str, int, bool]:
+        if self.declaration.runtime is None:  # no process, so no log of its own
+            return "", offset, self.describe()["status"] in TERMINAL
         chunk = self.session.client.get(f"{self._path}/logs", params={"offset": offset})
         return chunk["text"], chunk["next_offset"], chunk["complete"]
 
@@ -103,6 +118,9 @@ def _seconds(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
-class ProcessingJob(TrainingJob):
-    collection = "processing-jobs"
-    noun = "processing job"
+class TrainingJob(Job):
+    kind = "training"
+
+
+class ProcessingJob(Job):
+    kind = "processing"

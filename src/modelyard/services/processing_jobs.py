@@ -1,7 +1,7 @@
-"""Processing jobs: the user's data-processing script with inputs in and outputs out.
+"""Processing jobs: how a request is validated, and how a job is described.
 
-They are a kind of job: queued, launched, watched, stopped and re-attached by the same job
-controller as training jobs, and stored in the same table with kind "processing".
+They share the life cycle of every kind of job: queued, launched, watched, stopped and
+re-attached by the job controller, stored in the jobs table with kind "processing".
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from modelyard.schemas.processing import (
     ProcessingJobDescription,
     ProcessingJobSummary,
 )
+from modelyard.services.jobs import Jobs, KindLogic, NewJob
 from modelyard.services.stored import require_object
-from modelyard.services.training_jobs import TrainingJobs
 from modelyard.storage import parse_s3_uri
-from modelyard.store.models import TrainingJob
+from modelyard.store.models import Job
 
 
 def check_container_path(field: str, path: str) -> None:
@@ -37,14 +37,11 @@ def check_container_path(field: str, path: str) -> None:
         )
 
 
-class ProcessingJobs(TrainingJobs):
-    kind = "processing"
-    noun = "processing job"
-
-    def create(self, request: CreateProcessingJob) -> ProcessingJobDescription:  # type: ignore[override]
-        validate_name(request.name, "processing job name")
-        cpus = cpus_for(request.instance_type, self.settings.cpu_slots)
-        require_object(self.store, "code", request.code)
+class ProcessingLogic(KindLogic):
+    def prepare(self, jobs: Jobs, request: CreateProcessingJob) -> NewJob:
+        store = jobs.store
+        cpus = cpus_for(request.instance_type, jobs.settings.cpu_slots)
+        require_object(store, "code", request.code)
         if request.entry_point is not None:
             entry = PurePosixPath(request.entry_point)
             if entry.is_absolute() or ".." in entry.parts:
@@ -61,8 +58,8 @@ class ProcessingJobs(TrainingJobs):
             check_container_path(f"input {spec.input_name}: destination", spec.destination)
             bucket, key = parse_s3_uri(spec.source)
             if (
-                not self.store.bucket_exists(bucket)
-                or not self.store.list_objects(bucket, prefix=key, max_keys=1).objects
+                not store.bucket_exists(bucket)
+                or not store.list_objects(bucket, prefix=key, max_keys=1).objects
             ):
                 raise InvalidRequest(
                     f"input {spec.input_name}: nothing stored at {spec.source}",
@@ -71,45 +68,37 @@ class ProcessingJobs(TrainingJobs):
         for spec in request.outputs:
             check_container_path(f"output {spec.output_name}: source", spec.source)
             bucket, _ = parse_s3_uri(spec.destination)
-            if not self.store.bucket_exists(bucket):
+            if not store.bucket_exists(bucket):
                 raise InvalidRequest(
                     f"output {spec.output_name}: bucket {bucket!r} does not exist",
                     {"field": "outputs"},
                 )
-        job = TrainingJob(
+        return NewJob(
             name=request.name,
-            kind=self.kind,
-            processing=request.model_dump(
+            spec=request.model_dump(
                 include={"code", "entry_point", "command", "arguments", "inputs", "outputs"}
             ),
-            status="InProgress",
-            secondary_status="Pending",
-            hyperparameters={},
-            input_data_config=[],
-            metric_definitions=[],
-            output_path=f"s3://{self.default_bucket}",
             instance_type=request.instance_type,
-            instance_count=1,
             cpus=cpus,
             max_runtime_seconds=request.max_runtime_seconds,
             environment=request.environment,
             tags=request.tags,
-            final_metrics={},
         )
-        return self._enqueue(job)  # type: ignore[no-any-return]
 
-    def describe(self, name: str) -> ProcessingJobDescription:  # type: ignore[override]
-        with self.db.session() as session:
-            return to_description(self._get(session, name))
+    def describe(self, job: Job) -> ProcessingJobDescription:
+        return to_description(job)
 
-    def summary(self, job: TrainingJob) -> ProcessingJobSummary:  # type: ignore[override]
+    def summarize(self, job: Job) -> ProcessingJobSummary:
         return ProcessingJobSummary(
             name=job.name, status=job.status, created_at=job.created_at, ended_at=job.ended_at
         )
 
 
-def to_description(job: TrainingJob) -> ProcessingJobDescription:
-    spec: dict[str, Any] = job.processing or {}
+LOGIC = ProcessingLogic()
+
+
+def to_description(job: Job) -> ProcessingJobDescription:
+    spec: dict[str, Any] = job.spec
     return ProcessingJobDescription(
         name=job.name,
         status=job.status,

@@ -39,37 +39,34 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class TrainingJob(Base):
-    """A job the job controller runs: a training job, or (kind "processing") a processing job,
-    which shares the whole life cycle — queue, launch, watch, stop, re-attach, logs."""
+class Job(Base):
+    """A job of any kind (training, processing, tuning, ...): the life cycle every kind shares
+    is in columns; what the kind itself asked for is its `spec`, what it produced its `result`.
+    """
 
-    __tablename__ = "training_jobs"
+    __tablename__ = "jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
-    kind: Mapped[str] = mapped_column(String(16), default="training", index=True)
-    processing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    # The job that made this one (a tuning job's trial); its children are found by it.
+    parent: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     secondary_status: Mapped[str] = mapped_column(String(32))
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    algorithm: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    script: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    metric_definitions: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    input_data_config: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    output_path: Mapped[str] = mapped_column(Text)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     instance_type: Mapped[str] = mapped_column(String(64))
     instance_count: Mapped[int] = mapped_column(Integer, default=1)
     cpus: Mapped[int] = mapped_column(Integer, default=1)
     max_runtime_seconds: Mapped[int] = mapped_column(Integer)
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    model_artifact: Mapped[str | None] = mapped_column(Text, nullable=True)
     final_metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # Where and as what the job's process runs, so a restarted server can re-attach to it.
+    # Where and as what the job's process runs (the executor's handle), so a restarted
+    # server can find it again.
     work_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
-    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    pid_started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    handle: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     stop_requested_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
@@ -93,24 +90,20 @@ class SecondaryStatusTransition(Base):
     __tablename__ = "secondary_status_transitions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[int] = mapped_column(
-        ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True
-    )
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(32))
     status_message: Mapped[str] = mapped_column(Text, default="")
     start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
-    job: Mapped[TrainingJob] = relationship(back_populates="transitions")
+    job: Mapped[Job] = relationship(back_populates="transitions")
 
 
 class MetricPoint(Base):
     __tablename__ = "metric_points"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[int] = mapped_column(
-        ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True
-    )
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(255))
     value: Mapped[float] = mapped_column(Float)
     step: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -1,18 +1,21 @@
-"""Everything the control plane is made of, wired once from the settings."""
+"""The composition root: everything the control plane is made of, wired once from the
+settings. Services, controllers and the executor know nothing of each other's construction;
+this is the one place that builds them and hands each what it needs."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
+from modelyard.compute.executor import Executor, open_executor
 from modelyard.controllers.endpoints import EndpointController
-from modelyard.controllers.jobs import JobController
+from modelyard.controllers.jobs import JobController, launcher_environment
 from modelyard.controllers.routing import RoutingTable
 from modelyard.services import auth
 from modelyard.services.endpoint_configs import EndpointConfigs
 from modelyard.services.endpoints import Endpoints
+from modelyard.services.jobs import Jobs
 from modelyard.services.models import Models
-from modelyard.services.processing_jobs import ProcessingJobs
-from modelyard.services.training_jobs import TrainingJobs
 from modelyard.settings import Settings
 from modelyard.storage import default_bucket_name, open_store
 from modelyard.store import Database
@@ -34,19 +37,33 @@ class Platform:
         self.default_bucket = default_bucket_name(self.store)
         self.store.create_bucket(self.default_bucket)
         self.routes = RoutingTable()
-        self.job_controller = JobController(self.db, settings, self.control_url, self.storage_url)
+        self.jobs = Jobs(self.db, self.store, settings, self.default_bucket)
+        self.job_controller = JobController(
+            self.db,
+            settings,
+            self.control_url,
+            self.storage_url,
+            self.jobs,
+            executor=lambda on_exit: self._executor(on_exit, warm=settings.warm_job_process),
+        )
+        self.jobs.wake = self.job_controller.wake
         self.endpoint_controller = EndpointController(
-            self.db, settings, self.storage_url, self.routes
-        )
-        self.training_jobs = TrainingJobs(
-            self.db, self.store, settings, self.default_bucket, wake=self.job_controller.wake
-        )
-        self.processing_jobs = ProcessingJobs(
-            self.db, self.store, settings, self.default_bucket, wake=self.job_controller.wake
+            self.db,
+            settings,
+            self.storage_url,
+            self.routes,
+            executor=lambda on_exit: self._executor(on_exit, warm=False),
         )
         self.models = Models(self.db, self.store)
         self.endpoint_configs = EndpointConfigs(self.db, settings.cpu_slots)
         self.endpoints = Endpoints(self.db, self.control_url, wake=self.endpoint_controller.wake)
+
+    def _executor(self, on_exit: Callable[[], None], warm: bool) -> Executor:
+        jobs_dir = self.settings.resolved_home / "jobs"
+        env = {**launcher_environment(), "PYTHONUNBUFFERED": "1"}
+        return open_executor(
+            self.settings.compute, self.settings.cpu_slots, jobs_dir, env, warm, on_exit
+        )
 
     def start(self) -> None:
         self.job_controller.start()

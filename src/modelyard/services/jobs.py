@@ -1,0 +1,311 @@
+"""Jobs of every kind: create (validated by the kind, queued), describe, list, stop, logs,
+metrics, and what job processes report. What differs between kinds is in their declaration
+(`modelyard.kinds`) and their `KindLogic`; everything else is here, once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from modelyard.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from modelyard.kinds import TERMINAL_STATUSES, JobKind, job_kind, job_kinds
+from modelyard.names import validate_name
+from modelyard.schemas.common import Page
+from modelyard.schemas.training import JobReport, LogChunk, MetricPointOut
+from modelyard.services import auth, crud
+from modelyard.settings import Settings
+from modelyard.storage import ObjectStore
+from modelyard.store import Database
+from modelyard.store.models import Job, MetricPoint, SecondaryStatusTransition, utcnow
+
+REPORTABLE_SECONDARY = ("Starting", "Downloading", "Training", "Uploading")
+LOG_FILE = "job.log"
+
+
+def transition(job: Job, status: str, message: str = "") -> None:
+    """Close the open secondary-status transition and open the next one."""
+    now = utcnow()
+    if job.transitions and job.transitions[-1].status == status:
+        if message:
+            job.transitions[-1].status_message = message
+        return
+    if job.transitions and job.transitions[-1].end_time is None:
+        job.transitions[-1].end_time = now
+    job.secondary_status = status
+    job.transitions.append(
+        SecondaryStatusTransition(status=status, status_message=message, start_time=now)
+    )
+
+
+def close_transitions(job: Job, final_status: str, message: str) -> None:
+    transition(job, final_status, message)
+    job.transitions[-1].end_time = job.transitions[-1].start_time
+
+
+@dataclass
+class NewJob:
+    """What a kind makes of a valid request: the row's shared columns and the kind's spec."""
+
+    name: str
+    spec: dict[str, Any]
+    instance_type: str = "local"
+    instance_count: int = 1
+    cpus: int = 0  # CPU slots the job's process needs; 0 for a kind that runs no process
+    max_runtime_seconds: int = 86400
+    environment: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    pending_message: str = ""
+
+
+class KindLogic:
+    """The server side of a kind of job. Subclasses validate requests and describe jobs; a
+    kind that runs no process of its own (tuning) also `drive`s its jobs each controller pass.
+    """
+
+    def prepare(self, jobs: Jobs, request: Any) -> NewJob:
+        raise NotImplementedError
+
+    def describe(self, job: Job) -> BaseModel:
+        raise NotImplementedError
+
+    def summarize(self, job: Job) -> BaseModel:
+        raise NotImplementedError
+
+    def drive(self, jobs: Jobs, session: Session, job: Job) -> None:
+        """One pass of a driven job (in the job controller's session): start what it needs,
+        collect what ended, and finish it when it is done."""
+
+    def stopping(self, jobs: Jobs, session: Session, job: Job) -> None:
+        """A stop was asked for (a driven kind stops what it started)."""
+
+
+@cache
+def kind_logic(name: str) -> KindLogic:
+    module, _, attribute = job_kind(name).service.partition(":")
+    logic = getattr(importlib.import_module(module), attribute)
+    assert isinstance(logic, KindLogic), f"{module}:{attribute} is not a KindLogic"
+    return logic
+
+
+class Jobs:
+    def __init__(
+        self,
+        db: Database,
+        store: ObjectStore,
+        settings: Settings,
+        default_bucket: str,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.settings = settings
+        self.default_bucket = default_bucket
+        self.wake = wake  # nudges the job controller so a new job starts without waiting a tick
+
+    # -- create ---------------------------------------------------------------------------
+    def new_row(self, kind: JobKind, request: Any, parent: str | None = None) -> Job:
+        """Validate a request as its kind says and make the job's row (not stored yet)."""
+        validate_name(request.name, f"{kind.noun} name")
+        new = kind_logic(kind.name).prepare(self, request)
+        job = Job(
+            name=new.name,
+            kind=kind.name,
+            parent=parent,
+            status="InProgress",
+            secondary_status="Pending",
+            spec=new.spec,
+            result={},
+            instance_type=new.instance_type,
+            instance_count=new.instance_count,
+            cpus=new.cpus,
+            max_runtime_seconds=new.max_runtime_seconds,
+            environment=new.environment,
+            tags=new.tags,
+            final_metrics={},
+        )
+        transition(
+            job, "Pending", new.pending_message or f"Waiting for {job.cpus} free CPU slot(s)"
+        )
+        return job
+
+    def create(self, kind_name: str, request: Any) -> Any:
+        kind = job_kind(kind_name)
+        job = self.new_row(kind, request)
+        try:
+            with self.db.session() as session:
+                session.add(job)
+        except IntegrityError:
+            raise Conflict(
+                f"a job named {job.name!r} already exists (every kind of job shares one "
+                "namespace); choose another name",
+                {"name": job.name},
+            ) from None
+        self.wake()
+        return self.describe(kind.name, job.name)
+
+    # -- read -----------------------------------------------------------------------------
+    def get(self, session: Session, kind_name: str | None, name: str) -> Job:
+        query = select(Job).where(Job.name == name)
+        if kind_name is not None:
+            query = query.where(Job.kind == kind_name)
+        job = session.scalar(query.options(selectinload(Job.transitions)))
+        if job is None:
+            noun = job_kind(kind_name).noun if kind_name else "job"
+            raise NotFound(f"{noun} {name!r} does not exist", {"name": name})
+        return job
+
+    def describe(self, kind_name: str, name: str) -> Any:
+        with self.db.session() as session:
+            return kind_logic(kind_name).describe(self.get(session, kind_name, name))
+
+    def list(
+        self,
+        kind_name: str,
+        status: str | None = None,
+        name_contains: str | None = None,
+        max_results: int = 50,
+        next_token: str | None = None,
+        parent: str | None = None,
+    ) -> Page[Any]:
+        kind = job_kind(kind_name)
+        if status is not None and status not in kind.statuses:
+            raise InvalidRequest(
+                f"unknown status {status!r}; use one of {', '.join(kind.statuses)}",
+                {"field": "status"},
+            )
+        with self.db.session() as session:
+            rows, token = crud.page(
+                session,
+                Job,
+                name_contains,
+                max_results,
+                next_token,
+                status=status,
+                kind=kind.name,
+                parent=parent,
+            )
+            logic = kind_logic(kind.name)
+            return Page[Any](items=[logic.summarize(j) for j in rows], next_token=token)
+
+    # -- stop -----------------------------------------------------------------------------
+    def stop(self, kind_name: str, name: str) -> Any:
+        kind = job_kind(kind_name)
+        with self.db.session() as session:
+            job = self.get(session, kind.name, name)
+            if job.status in TERMINAL_STATUSES:
+                raise Conflict(
+                    f"{kind.noun} {name!r} has already ended ({job.status})",
+                    {"name": name, "status": job.status},
+                )
+            if job.status == "InProgress":
+                request_stop(job, f"Stopping the {kind.noun}")
+        self.wake()
+        return self.describe(kind.name, name)
+
+    # -- what the job process reports ---------------------------------------------------
+    def authorize_job(self, name: str, token: str) -> None:
+        with self.db.session() as session:
+            job = session.scalar(select(Job).where(Job.name == name))
+            if (
+                job is None
+                or job.token_hash is None
+                or not auth.tokens_equal(auth.hash_token(token), job.token_hash)
+            ):
+                raise Unauthorized("this token may not report on this job", {"name": name})
+
+    def report(self, name: str, report: JobReport) -> None:
+        with self.db.session() as session:
+            job = self.get(session, None, name)  # every kind reports the same way
+            if report.secondary_status is not None and job.status == "InProgress":
+                if report.secondary_status not in REPORTABLE_SECONDARY:
+                    raise InvalidRequest(
+                        f"a job may report {', '.join(REPORTABLE_SECONDARY)}, "
+                        f"not {report.secondary_status!r}",
+                        {"field": "secondary_status"},
+                    )
+                transition(job, report.secondary_status, report.status_message)
+                if report.secondary_status == "Training" and job.started_at is None:
+                    job.started_at = utcnow()
+            if report.metrics:
+                now = utcnow()
+                # One bulk INSERT per batch: a job may report thousands of points a second.
+                session.execute(
+                    insert(MetricPoint),
+                    [
+                        {
+                            "job_id": job.id,
+                            "name": m.name,
+                            "value": m.value,
+                            "step": m.step,
+                            "timestamp": m.timestamp or now,
+                        }
+                        for m in report.metrics
+                    ],
+                )
+        if report.metrics and job.parent is not None:
+            self.wake()  # a driven parent (tuning's early stopping) reads per-round metrics
+
+    def metrics(
+        self, kind_name: str, name: str, metric_name: str | None = None
+    ) -> list[MetricPointOut]:
+        with self.db.session() as session:
+            job = self.get(session, kind_name, name)
+            query = select(MetricPoint).where(MetricPoint.job_id == job.id)
+            if metric_name:
+                query = query.where(MetricPoint.name == metric_name)
+            points = session.scalars(query.order_by(MetricPoint.id))
+            return [
+                MetricPointOut(name=p.name, value=p.value, step=p.step, timestamp=p.timestamp)
+                for p in points
+            ]
+
+    def logs(self, kind_name: str, name: str, offset: int = 0, limit: int = 1 << 20) -> LogChunk:
+        with self.db.session() as session:
+            job = self.get(session, kind_name, name)
+            work_dir, ended = job.work_dir, job.status in TERMINAL_STATUSES
+        if offset < 0:
+            raise InvalidRequest("offset must be >= 0", {"field": "offset"})
+        if work_dir is None:
+            return LogChunk(text="", next_offset=0, complete=ended)
+        return read_log(Path(work_dir) / LOG_FILE, offset, limit, ended)
+
+
+def request_stop(job: Job, message: str, reason: str = "Stopped") -> None:
+    job.status = "Stopping"
+    job.stop_requested_at = utcnow()
+    job.stop_reason = job.stop_reason or reason
+    transition(job, "Stopping", message)
+
+
+def read_log(path: Path, offset: int, limit: int, ended: bool) -> LogChunk:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read(limit)
+    except FileNotFoundError:
+        data = b""
+    # Hand out whole lines only, so a follower never sees a line cut in two.
+    if not ended and b"\n" in data:
+        data = data[: data.rindex(b"\n") + 1]
+    elif not ended:
+        data = b""
+    size_left = path.stat().st_size - offset - len(data) if path.exists() else 0
+    return LogChunk(
+        text=data.decode("utf-8", "replace"),
+        next_offset=offset + len(data),
+        complete=ended and size_left <= 0,
+    )
+
+
+def all_kinds() -> list[JobKind]:
+    return list(job_kinds().values())
