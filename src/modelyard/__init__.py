@@ -26,6 +26,17 @@ if TYPE_CHECKING:
         SKLearnProcessor,
     )
     from modelyard.sdk.session import Session
+    from modelyard.sdk.tuner import (
+        CategoricalParameter,
+        ContinuousParameter,
+        HyperparameterTuner,
+        HyperparameterTuningJobAnalytics,
+        IntegerParameter,
+        TuningJob,
+        TuningJobCompletionCriteriaConfig,
+        WarmStartConfig,
+        WarmStartTypes,
+    )
     from modelyard.tracking import log_metric
 
 _PUBLIC = {
@@ -46,10 +57,28 @@ _PUBLIC = {
     "SKLearnProcessor": "modelyard.sdk.processing",
     "FrameworkProcessor": "modelyard.sdk.processing",
     "ProcessingJob": "modelyard.sdk.jobs",
+    "HyperparameterTuner": "modelyard.sdk.tuner",
+    "ContinuousParameter": "modelyard.sdk.tuner",
+    "IntegerParameter": "modelyard.sdk.tuner",
+    "CategoricalParameter": "modelyard.sdk.tuner",
+    "WarmStartConfig": "modelyard.sdk.tuner",
+    "WarmStartTypes": "modelyard.sdk.tuner",
+    "TuningJobCompletionCriteriaConfig": "modelyard.sdk.tuner",
+    "HyperparameterTuningJobAnalytics": "modelyard.sdk.tuner",
+    "TuningJob": "modelyard.sdk.tuner",
 }
 
 __all__ = [
+    "CategoricalParameter",
+    "ContinuousParameter",
     "Estimator",
+    "HyperparameterTuner",
+    "HyperparameterTuningJobAnalytics",
+    "IntegerParameter",
+    "TuningJob",
+    "TuningJobCompletionCriteriaConfig",
+    "WarmStartConfig",
+    "WarmStartTypes",
     "FrameworkProcessor",
     "ProcessingInput",
     "ProcessingJob",

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from modelyard.errors import ModelyardError, ServerNotRunning, UnexpectedStatusException
 from modelyard.kinds import JobKind, job_kind, job_kinds
+from modelyard.names import unique_name
 from modelyard.settings import Settings
 
 app = typer.Typer(
@@ -309,7 +310,7 @@ def endpoints_invoke(
     """Send one request to an endpoint and print the answer."""
     if (body is None) == (file is None):
         raise ModelyardError("give exactly one of --body or --file")
-    data = body.encode() if body is not None else file.read_bytes()  # type: ignore[union-attr]
+    data = body.encode() if body is not None else file.read_bytes()
     s = session()
     response = s.client.request(
         "POST",
@@ -441,6 +442,148 @@ for _kind in job_kinds().values():
         _group = job_groups[_kind.cli] = typer.Typer(help=_kind.help, no_args_is_help=True)
         app.add_typer(_group, name=_kind.cli)
     add_job_commands(_group, _kind)
+
+
+# -- tuning: start from a file, the trials, and a picture of the search ----------------------
+# A kind's own command registered after the generic ones replaces the one of the same name.
+tuning_app = job_groups[job_kind("tuning").cli]
+
+
+@tuning_app.command("start")
+def tuning_start(
+    config: Annotated[Path, typer.Option(help="The tuning job as JSON (the REST body).")],
+    name: Annotated[str | None, typer.Option(help="Overrides the file's name.")] = None,
+    algorithm: Annotated[str | None, typer.Option(help="Built-in algorithm to tune.")] = None,
+    entry_point: Annotated[str | None, typer.Option(help="Or your training script.")] = None,
+    source_dir: Annotated[str | None, typer.Option(help="The script's directory.")] = None,
+    train: Annotated[str | None, typer.Option(help="s3:// URI of the train channel.")] = None,
+    validation: Annotated[str | None, typer.Option(help="s3:// URI of validation.")] = None,
+    hp: Annotated[
+        list[str] | None, typer.Option("--hp", help="Static hyperparameter NAME=VALUE.")
+    ] = None,
+    instance_type: str = "local",
+    wait: Annotated[bool, typer.Option(help="Follow it until it ends.")] = True,
+) -> None:
+    """Start a hyperparameter tuning job (and follow it): the file says what to tune; the
+    template is in the file (training_job_definition) or given by the options."""
+    from modelyard.sdk.estimator import Estimator
+    from modelyard.sdk.inputs import TrainingInput
+    from modelyard.sdk.tuner import TuningJob
+
+    try:
+        body = json.loads(config.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelyardError(f"--config {config}: {exc}") from None
+    body["name"] = name or body.get("name") or unique_name("tuning")[:32]
+    s = session()
+    if "training_job_definition" not in body:
+        if (algorithm is None) == (entry_point is None):
+            raise ModelyardError(
+                "the file has no training_job_definition: give --algorithm or --entry-point"
+            )
+        estimator = Estimator(
+            algorithm=algorithm, entry_point=entry_point, source_dir=source_dir,
+            hyperparameters=parse_pairs(hp or [], "--hp"), instance_type=instance_type,
+            session=s,
+        )  # fmt: skip
+        inputs = {k: TrainingInput(v) for k, v in {"train": train, "validation": validation}.items()
+                  if v}  # fmt: skip
+        body["training_job_definition"] = estimator.training_job_definition(
+            s, body["name"], inputs or None
+        )
+    s.client.post(f"/api/v1/{job_kind('tuning').collection}", json=body)
+    out.print(f"hyperparameter tuning job {body['name']} created")
+    if wait:
+        TuningJob(s, body["name"]).wait(logs=True)
+
+
+@tuning_app.command("jobs")
+def tuning_jobs(
+    name: str,
+    sort_by: Annotated[
+        str, typer.Option(help="FinalObjectiveMetricValue, CreationTime, Name or Status")
+    ] = "FinalObjectiveMetricValue",
+) -> None:
+    """A tuning job's training jobs, best objective first."""
+    from modelyard.sdk.tuner import TuningJob
+
+    rows = []
+    for t in TuningJob(session(), name).trials(sort_by=sort_by):
+        metric = t["final_hyper_parameter_tuning_job_objective_metric"]
+        tuned = ", ".join(f"{k}={v}" for k, v in sorted(t["tuned_hyper_parameters"].items()))
+        value = f"{metric['value']:.6g}" if metric else t["objective_status"]
+        rows.append([t["training_job_name"], t["training_job_status"], value, tuned])
+    table(["training job", "status", "objective", "hyperparameters"], rows)
+
+
+@tuning_app.command("describe")
+def tuning_describe(
+    name: str, as_json: bool = typer.Option(False, "--json", help="The raw description.")
+) -> None:
+    """A tuning job: its settings, counters, best training job, and a chart of the objective
+    per trial with the best so far."""
+    from modelyard.sdk.tuner import TuningJob, progress
+
+    job = TuningJob(session(), name)
+    description = job.describe()
+    if as_json:
+        print_json(description)
+        return
+    objective = description["objective"]
+    out.print(f"[bold]{name}[/]: {description['status']} - {progress(description)}")
+    out.print(f"strategy {description['strategy']}, {objective['type']} "
+              f"{objective['metric_name']}, early stopping "
+              f"{description['training_job_early_stopping_type']}")  # fmt: skip
+    if description.get("completion_reason"):
+        out.print(f"ended: {description['completion_reason']}")
+    if description.get("failure_reason"):
+        out.print(f"[red]failure:[/] {description['failure_reason']}")
+    trials = job.trials(sort_by="Name", sort_order="Ascending")
+    values = [t["final_hyper_parameter_tuning_job_objective_metric"] for t in trials]
+    points = [(i + 1, m["value"]) for i, m in enumerate(values) if m]
+    if points:
+        out.print()
+        out.print(objective_chart(points, maximize=objective["type"] == "Maximize"))
+    best = description.get("best_training_job")
+    if best:
+        tuned = ", ".join(f"{k}={v}" for k, v in sorted(best["tuned_hyper_parameters"].items()))
+        metric = best["final_hyper_parameter_tuning_job_objective_metric"]
+        out.print(f"best: {best['training_job_name']} {metric['metric_name']}="
+                  f"{metric['value']:.6g} ({tuned})")  # fmt: skip
+
+
+def objective_chart(points: list[tuple[int, float]], maximize: bool, height: int = 10) -> str:
+    """Each trial's objective (o) and the best so far (-), as text a terminal shows."""
+    values = [v for _, v in points]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    trials = points[-1][0]
+    width = min(70, max(trials, 10))
+    grid = [[" "] * width for _ in range(height)]
+
+    def cell(trial: int, value: float) -> tuple[int, int]:
+        column = round((trial - 1) / max(trials - 1, 1) * (width - 1))
+        return height - 1 - round((value - low) / span * (height - 1)), column
+
+    best: float | None = None
+    marks: dict[int, int] = {}
+    for trial, value in points:
+        best = value if best is None or (value > best if maximize else value < best) else best
+        marks[cell(trial, best)[1]] = cell(trial, best)[0]
+    last = None
+    for column in range(width):  # the best-so-far line steps across the whole chart
+        last = marks.get(column, last)
+        if last is not None:
+            grid[last][column] = "-"
+    for trial, value in points:
+        row, column = cell(trial, value)
+        grid[row][column] = "o"
+    labels = [f"{high:>10.4g} |", *([" " * 10 + " |"] * (height - 2)), f"{low:>10.4g} |"]
+    lines = [label + "".join(row) for label, row in zip(labels, grid, strict=True)]
+    lines.append(" " * 11 + "+" + "-" * width)
+    lines.append(" " * 12 + f"trial 1{' ' * max(1, width - 8 - len(str(trials)))}{trials}")
+    lines.append(" " * 12 + "o objective of each trial   - best so far")
+    return "\n".join(lines)
 
 
 # -- quickstart ---------------------------------------------------------------------------

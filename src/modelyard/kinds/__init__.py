@@ -59,6 +59,11 @@ class JobKind:
     # Forked from the warm launcher (libraries loaded) rather than started cold.
     warm: bool = True
     has_metrics: bool = False  # GET <collection>/{name}/metrics
+    # GET <collection>/{name}/<children>: the jobs it started (a tuning job's trials).
+    children: str | None = None
+    child_summary: type[BaseModel] | None = None  # how each of them is listed there
+    # PATCH <collection>/{name}: what may change while it runs (a tuning job's limits).
+    update: type[BaseModel] | None = None
     order: int = 100  # where the kind comes in listings and the CLI's help
 
     @property

@@ -43,8 +43,9 @@ class MetricDefinitionSpec(Strict):
     regex: str
 
 
-class CreateTrainingJob(Strict):
-    name: str
+class TrainingJobDefinition(Strict):
+    """Everything a training job is made of but its name: also a tuning job's template."""
+
     algorithm: str | None = None
     script: ScriptSpec | None = None
     metric_definitions: list[MetricDefinitionSpec] = []
@@ -72,6 +73,10 @@ class CreateTrainingJob(Strict):
             for k, v in value.items()
             if v is not None
         }
+
+
+class CreateTrainingJob(TrainingJobDefinition):
+    name: str
 
 
 class StatusTransition(Strict):

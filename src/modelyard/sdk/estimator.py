@@ -160,37 +160,45 @@ class Estimator:
         job_name: str | None = None,
     ) -> None:
         session = self._session()
-        base = self.base_job_name or self.algorithm or self.framework or "script"
-        name = job_name or unique_name(base)
-        hyperparameters = self.hyperparameters()
-        script = None
-        if self.entry_point is not None:
-            script, framework_params = self._script(session, name)
-            hyperparameters.update(framework_params)
+        name = job_name or unique_name(self.base_name())
         session.client.post(
             "/api/v1/training-jobs",
-            json={
-                "name": name,
-                "algorithm": self.algorithm,
-                "script": script,
-                "metric_definitions": [
-                    {"name": d.get("Name", d.get("name")), "regex": d.get("Regex", d.get("regex"))}
-                    for d in self.metric_definitions
-                ],
-                "hyperparameters": hyperparameters,
-                "inputs": channels_from(inputs),
-                "output_path": self.output_path,
-                "instance_type": self.instance_type,
-                "instance_count": self.instance_count,
-                "max_runtime_seconds": self.max_run,
-                "environment": self.environment,
-                "tags": self.tags,
-            },
+            json={"name": name, **self.training_job_definition(session, name, inputs)},
         )
         self.latest_training_job = TrainingJob(session, name)
         self._model_data = None
         if wait:
             self.latest_training_job.wait(logs=logs)
+
+    def base_name(self) -> str:
+        return self.base_job_name or self.algorithm or self.framework or "script"
+
+    def training_job_definition(
+        self, session: Session, job_name: str, inputs: Any = None
+    ) -> dict[str, Any]:
+        """The training job this estimator makes, but its name (a tuning job's template):
+        uploads a script's source dir first."""
+        hyperparameters = self.hyperparameters()
+        script = None
+        if self.entry_point is not None:
+            script, framework_params = self._script(session, job_name)
+            hyperparameters.update(framework_params)
+        return {
+            "algorithm": self.algorithm,
+            "script": script,
+            "metric_definitions": [
+                {"name": d.get("Name", d.get("name")), "regex": d.get("Regex", d.get("regex"))}
+                for d in self.metric_definitions
+            ],
+            "hyperparameters": hyperparameters,
+            "inputs": channels_from(inputs),
+            "output_path": self.output_path,
+            "instance_type": self.instance_type,
+            "instance_count": self.instance_count,
+            "max_runtime_seconds": self.max_run,
+            "environment": self.environment,
+            "tags": self.tags,
+        }
 
     @property
     def training_job_analytics(self) -> TrainingJobAnalytics:

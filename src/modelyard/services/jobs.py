@@ -88,6 +88,14 @@ class KindLogic:
     def stopping(self, jobs: Jobs, session: Session, job: Job) -> None:
         """A stop was asked for (a driven kind stops what it started)."""
 
+    def children(self, jobs: Jobs, session: Session, job: Job, **query: Any) -> list[BaseModel]:
+        """The jobs it started, for kinds declared with `children`."""
+        raise NotImplementedError
+
+    def update(self, jobs: Jobs, session: Session, job: Job, change: Any) -> None:
+        """Apply a change to a running job, for kinds declared with `update`."""
+        raise NotImplementedError
+
 
 @cache
 def kind_logic(name: str) -> KindLogic:
@@ -196,6 +204,24 @@ class Jobs:
             )
             logic = kind_logic(kind.name)
             return Page[Any](items=[logic.summarize(j) for j in rows], next_token=token)
+
+    def children(self, kind_name: str, name: str, **query: Any) -> list[Any]:
+        with self.db.session() as session:
+            job = self.get(session, kind_name, name)
+            return kind_logic(kind_name).children(self, session, job, **query)
+
+    def update(self, kind_name: str, name: str, change: Any) -> Any:
+        kind = job_kind(kind_name)
+        with self.db.session() as session:
+            job = self.get(session, kind.name, name)
+            if job.status in TERMINAL_STATUSES:
+                raise Conflict(
+                    f"{kind.noun} {name!r} has already ended ({job.status})",
+                    {"name": name, "status": job.status},
+                )
+            kind_logic(kind.name).update(self, session, job, change)
+        self.wake()
+        return self.describe(kind.name, name)
 
     # -- stop -----------------------------------------------------------------------------
     def stop(self, kind_name: str, name: str) -> Any:

@@ -79,6 +79,34 @@ def kind_router(kind: JobKind) -> APIRouter:
             "/{name}/metrics", metrics, methods=["GET"], dependencies=admin,
             name=f"{key}_job_metrics", summary=f"A {kind.noun}'s metric time series",
         )  # fmt: skip
+    if kind.children is not None:
+        child_model: Any = kind.child_summary or dict[str, Any]
+
+        def children(
+            name: str,
+            request: Request,
+            sort_by: str = "CreationTime",
+            sort_order: str = "Descending",
+            status_equals: str | None = None,
+        ) -> list[child_model]:  # type: ignore[valid-type]
+            return platform(request).jobs.children(
+                kind.name, name, sort_by=sort_by, sort_order=sort_order, status=status_equals
+            )
+
+        router.add_api_route(
+            f"/{{name}}/{kind.children}", children, methods=["GET"], dependencies=admin,
+            name=f"{key}_job_children", summary=f"The jobs a {kind.noun} started",
+        )  # fmt: skip
+    if kind.update is not None:
+        update_model: Any = kind.update
+
+        def update(name: str, body: update_model, request: Request) -> description_model:  # type: ignore[valid-type]
+            return platform(request).jobs.update(kind.name, name, body)
+
+        router.add_api_route(
+            "/{name}", update, methods=["PATCH"], dependencies=admin, name=f"update_{key}_job",
+            summary=f"Change a running {kind.noun}",
+        )  # fmt: skip
     return router
 
 
