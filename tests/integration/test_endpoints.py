@@ -6,7 +6,8 @@ import io
 import json
 import os
 import signal
-import time
+import tarfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import modelyard as my
 from modelyard.errors import InvalidRequest, NotFound
 from modelyard.sdk.deserializers import CSVDeserializer, JSONLinesDeserializer, NumpyDeserializer
 from modelyard.sdk.serializers import JSONSerializer, NumpySerializer
-from tests.support import RunningServer
+from tests.support import RunningServer, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -152,26 +153,65 @@ def test_invocations_need_a_token_and_a_known_endpoint(server: RunningServer) ->
         assert "no-such-endpoint" in missing.json()["error"]["message"]
 
 
-def test_requests_are_balanced_and_a_crashed_instance_is_restarted(
-    server: RunningServer, predictor: Any, test_rows: np.ndarray
-) -> None:
-    description = predictor.describe()
-    victim = description["instances"][0]
-    os.kill(victim["pid"], signal.SIGKILL)
-    features = test_rows[:2, 1:]
+def pid_model(session: my.Session, directory: Path) -> my.Model:
+    """A model whose every prediction is the pid of the instance that made it."""
+    code = directory / "artifact" / "code"
+    code.mkdir(parents=True)
+    (code / "inference.py").write_text(
+        "import os\n\n\n"
+        "def model_fn(model_dir):\n"
+        "    return None\n\n\n"
+        "def predict_fn(data, model):\n"
+        "    return [os.getpid()] * len(data)\n"
+    )
+    archive = directory / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(directory / "artifact", arcname=".")
+    model_data = session.upload_data(archive, key_prefix="pid-model")
+    return my.Model(model_data, framework="python", session=session)
+
+
+@pytest.fixture(scope="module")
+def pid_predictor(session: my.Session, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    predictor = pid_model(session, tmp_path_factory.mktemp("pid-model")).deploy(
+        initial_instance_count=2, endpoint_name="pid-endpoint"
+    )
+    yield predictor
+    predictor.delete_endpoint()
+
+
+def served_by(predictor: Any, requests: int) -> Counter[int]:
+    """How many of `requests` predictions each instance (by pid) answered."""
+    return Counter(int(predictor.predict([[0.0]])[0]) for _ in range(requests))
+
+
+def instance_pids(predictor: Any) -> list[int]:
+    return [i["pid"] for i in predictor.describe()["instances"]]
+
+
+def test_requests_are_balanced_across_instances(pid_predictor: Any) -> None:
+    pids = instance_pids(pid_predictor)
+    assert len(set(pids)) == 2
+    counts = served_by(pid_predictor, 40)
+    assert set(counts) <= set(pids)  # the pid an instance reports is the one answering
+    assert [counts[pid] >= 10 for pid in pids] == [True, True], counts  # round robin: 20 each
+
+
+def test_a_crashed_instance_is_restarted_while_the_other_answers(pid_predictor: Any) -> None:
+    victim, survivor = instance_pids(pid_predictor)
+    os.kill(victim, signal.SIGKILL)
     # The other instance answers while the crashed one comes back.
-    for _ in range(10):
-        assert len(predictor.predict(features)["predictions"]) == 2
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        instances = predictor.describe()["instances"]
-        if instances[0]["restarts"] >= 1 and instances[0]["status"] == "InService":
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"instance not restarted: {predictor.describe()}")
-    assert instances[0]["pid"] != victim["pid"]
-    assert len(predictor.predict(features)["predictions"]) == 2
+    assert set(served_by(pid_predictor, 10)) <= {survivor}
+    instances = wait_for(
+        lambda: (
+            (found := pid_predictor.describe()["instances"])[0]["restarts"] >= 1
+            and found[0]["status"] == "InService"
+            and found
+        )
+    )
+    assert instances[0]["pid"] not in (victim, survivor)
+    assert instances[1]["pid"] == survivor and instances[1]["restarts"] == 0
+    assert set(served_by(pid_predictor, 10)) <= {instances[0]["pid"], survivor}
 
 
 def test_model_deploy_from_model_data(

@@ -230,15 +230,50 @@ def test_single_row_csv_and_default_accept(client: httpx.Client, trained, booste
 
 
 def test_large_batch_goes_through_the_worker_thread(client: httpx.Client, trained, booster) -> None:
+    import asyncio
+    import threading
+
+    from modelyard.algorithms.base import Prediction
+    from modelyard.runtime.serving import INLINE_BYTES, create_app
+
     X = np.tile(trained[1], (4, 1))  # ~2300 rows, well over the inline threshold
     body = _csv(X)
-    assert len(body) > 64 * 1024
+    assert len(body) > INLINE_BYTES
     response = client.post(
         "/invocations",
         content=body,
         headers={"Content-Type": "text/csv", "Accept": "application/x-npy"},
     )
     np.testing.assert_allclose(scores_of(response), expected_scores(booster, X), rtol=1e-6)
+
+    # Which thread predicts, seen in process: a small body on the event loop's, a large one not.
+    predicted_on: list[int] = []
+
+    class Recording:
+        def num_features(self, model: object) -> int:
+            return NUM_FEATURES
+
+        def predict(self, model: object, features: np.ndarray) -> Prediction:
+            predicted_on.append(threading.get_ident())
+            total = features.sum(axis=1)
+            return Prediction(records=[{"score": float(v)} for v in total], array=total)
+
+    app = create_app(Recording(), None)
+
+    async def drive() -> int:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            for content in (_csv(X[:1]), body):
+                answer = await c.post(
+                    "/invocations", content=content, headers={"Content-Type": "text/csv"}
+                )
+                assert answer.status_code == 200, answer.text
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(drive())
+    assert len(predicted_on) == 2
+    assert predicted_on[0] == loop_thread
+    assert predicted_on[1] != loop_thread
 
 
 def _error(response: httpx.Response, status: int) -> dict:

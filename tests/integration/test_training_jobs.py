@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -201,8 +201,14 @@ def test_list_filters_and_paginates(
         ).json()
         assert [j["name"] for j in second["items"]] == ["page-0"]
         assert second["next_token"] is None
-        failed = http.get("/api/v1/training-jobs", params={"status": "Failed"}).json()
-        assert all(j["status"] == "Failed" for j in failed["items"])
+        completed = http.get(
+            "/api/v1/training-jobs", params={"name_contains": "page-", "status": "Completed"}
+        ).json()
+        assert sorted(j["name"] for j in completed["items"]) == ["page-0", "page-1", "page-2"]
+        failed = http.get(
+            "/api/v1/training-jobs", params={"name_contains": "page-", "status": "Failed"}
+        ).json()
+        assert failed["items"] == []
         bad = http.get("/api/v1/training-jobs", params={"status": "Done"})
         assert bad.status_code == 400 and "InProgress" in bad.json()["error"]["message"]
 
@@ -253,15 +259,26 @@ def test_jobs_queue_for_cpu_slots(
     first = xgboost_estimator(session, num_round=1_000_000, max_depth=8)
     first.fit(uris["train"], job_name="queue-first", wait=False)
     wait_for(lambda: first.latest_training_job.describe()["secondary_status"] == "Training")  # type: ignore[union-attr]
+    # A probe queued ahead of the second and then stopped: the scheduler marks it Stopped on
+    # its next pass over the queue, the pass that also considers the second with the first
+    # still running. Once the probe is Stopped, that pass has happened.
+    probe = xgboost_estimator(session, num_round=2)
+    probe.fit(uris["train"], job_name="queue-probe", wait=False)
     second = xgboost_estimator(session, num_round=2)
     second.fit(uris["train"], job_name="queue-second", wait=False)
-    time.sleep(1.0)
+    probe.latest_training_job.stop()  # type: ignore[union-attr]
+    wait_for(lambda: session.describe_training_job("queue-probe")["status"] == "Stopped")
+    assert session.describe_training_job("queue-first")["status"] == "InProgress"
     assert session.describe_training_job("queue-second")["secondary_status"] == "Pending"
     first.latest_training_job.stop()  # type: ignore[union-attr]
     description = second.latest_training_job.wait(logs=False)  # type: ignore[union-attr]
     pending = description["secondary_status_transitions"][0]
     assert pending["status"] == "Pending"
-    assert pending["end_time"] > pending["start_time"]
+    # The second job left Pending only once the first had ended (a million rounds: the first
+    # cannot end on its own).
+    first_ended = session.describe_training_job("queue-first")["ended_at"]
+    assert first_ended is not None
+    assert datetime.fromisoformat(pending["end_time"]) >= datetime.fromisoformat(first_ended)
 
 
 def test_cli_train_list_describe_logs(server: RunningServer, uris: dict[str, str]) -> None:

@@ -39,17 +39,3 @@ def test_unknown_framework_lists_the_known_ones() -> None:
 def test_version_notes(requested: str | None, installed: str, noted: bool) -> None:
     note = frameworks.version_note("sklearn", requested, installed)
     assert (note is not None) == noted
-
-
-def test_log_metric_outside_a_job_warns_once_and_does_nothing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import modelyard
-    from modelyard import tracking
-
-    for name in ("MODELYARD_JOB_TOKEN", "MODELYARD_JOB_CONTROL_URL", "TRAINING_JOB_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(tracking, "_warned", False)
-    with pytest.warns(UserWarning, match="not inside a modelyard training job"):
-        modelyard.log_metric("loss", 0.5)
-    modelyard.log_metric("loss", 0.4)  # the second call is silent (no warning, no error)

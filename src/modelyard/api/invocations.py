@@ -89,7 +89,7 @@ class InvocationsProxy:
         if accept:
             headers += b"Accept: " + accept + b"\r\n"
         waited = 0.0
-        while self.routes.pick(name) is None and self.routes.warming(name) and waited < WARM_WAIT:
+        while not self.routes.instances(name) and self.routes.warming(name) and waited < WARM_WAIT:
             # An InService endpoint whose instances are restarting (say, after a server
             # restart): hold the request briefly, as a load balancer would, instead of failing.
             await asyncio.sleep(0.05)
