@@ -34,7 +34,7 @@ def test_readme_has_the_two_commands() -> None:
 def test_sdk_example_runs(
     server: RunningServer, tmp_path: Path, breast_cancer_csvs: dict[str, Path]
 ) -> None:
-    [example] = blocks("python")
+    example = "\n".join(blocks("python"))  # the tuning example goes on from the first
     prepare(tmp_path, breast_cancer_csvs)
     result = subprocess.run(
         [sys.executable, "-c", example],
@@ -45,7 +45,8 @@ def test_sdk_example_runs(
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "'score'" in result.stdout
+    assert result.stdout.count("'score'") == 6  # 3 rows from the trained, 3 from the tuned
+    assert "TrainingJobName" in result.stdout  # the tuning job's analytics
 
 
 def test_cli_and_rest_examples_run(tmp_path: Path, breast_cancer_csvs: dict[str, Path]) -> None:
