@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from modelyard.errors import Conflict, InvalidRequest, NotFound, Unauthorized
-from modelyard.kinds import TERMINAL_STATUSES, JobKind, job_kind, job_kinds
+from modelyard.kinds import TERMINAL_STATUSES, JobKind, job_kind
 from modelyard.names import validate_name
 from modelyard.schemas.common import Page
 from modelyard.schemas.training import JobReport, LogChunk, MetricPointOut
@@ -205,6 +205,16 @@ class Jobs:
             logic = kind_logic(kind.name)
             return Page[Any](items=[logic.summarize(j) for j in rows], next_token=token)
 
+    def _unended(self, session: Session, kind: JobKind, name: str) -> Job:
+        """The job, which must not have ended yet (to be stopped or changed)."""
+        job = self.get(session, kind.name, name)
+        if job.status in TERMINAL_STATUSES:
+            raise Conflict(
+                f"{kind.noun} {name!r} has already ended ({job.status})",
+                {"name": name, "status": job.status},
+            )
+        return job
+
     def children(self, kind_name: str, name: str, **query: Any) -> list[Any]:
         with self.db.session() as session:
             job = self.get(session, kind_name, name)
@@ -213,12 +223,7 @@ class Jobs:
     def update(self, kind_name: str, name: str, change: Any) -> Any:
         kind = job_kind(kind_name)
         with self.db.session() as session:
-            job = self.get(session, kind.name, name)
-            if job.status in TERMINAL_STATUSES:
-                raise Conflict(
-                    f"{kind.noun} {name!r} has already ended ({job.status})",
-                    {"name": name, "status": job.status},
-                )
+            job = self._unended(session, kind, name)
             kind_logic(kind.name).update(self, session, job, change)
         self.wake()
         return self.describe(kind.name, name)
@@ -227,12 +232,7 @@ class Jobs:
     def stop(self, kind_name: str, name: str) -> Any:
         kind = job_kind(kind_name)
         with self.db.session() as session:
-            job = self.get(session, kind.name, name)
-            if job.status in TERMINAL_STATUSES:
-                raise Conflict(
-                    f"{kind.noun} {name!r} has already ended ({job.status})",
-                    {"name": name, "status": job.status},
-                )
+            job = self._unended(session, kind, name)
             if job.status == "InProgress":
                 request_stop(job, f"Stopping the {kind.noun}")
         self.wake()
@@ -331,7 +331,3 @@ def read_log(path: Path, offset: int, limit: int, ended: bool) -> LogChunk:
         next_offset=offset + len(data),
         complete=ended and size_left <= 0,
     )
-
-
-def all_kinds() -> list[JobKind]:
-    return list(job_kinds().values())
