@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard._version import __version__
 
 if TYPE_CHECKING:
+    from modelyard.sdk.cross_validation import CrossValidationJob
     from modelyard.sdk.estimator import Estimator
     from modelyard.sdk.frameworks import PyTorch, SKLearn, XGBoost
     from modelyard.sdk.inputs import TrainingInput
@@ -46,6 +47,7 @@ _PUBLIC = {
     "Session": "modelyard.sdk.session",
     "TrainingInput": "modelyard.sdk.inputs",
     "TrainingJob": "modelyard.sdk.jobs",
+    "CrossValidationJob": "modelyard.sdk.cross_validation",
     "errors": "modelyard.errors",
     "log_metric": "modelyard.tracking",
     "SKLearn": "modelyard.sdk.frameworks",
@@ -71,6 +73,7 @@ _PUBLIC = {
 __all__ = [
     "CategoricalParameter",
     "ContinuousParameter",
+    "CrossValidationJob",
     "Estimator",
     "HyperparameterTuner",
     "HyperparameterTuningJobAnalytics",

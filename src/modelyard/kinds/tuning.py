@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from modelyard.kinds import Column, JobKind
+from modelyard.kinds.cross_validation import FoldSplit
 from modelyard.schemas.common import Strict
 from modelyard.schemas.training import TrainingJobDefinition
 
@@ -94,6 +95,10 @@ class CreateTuningJob(Strict):
     tuning_job_completion_criteria: CompletionCriteria | None = None
     warm_start_config: WarmStartConfig | None = None
     random_seed: int | None = None
+    cross_validation: FoldSplit | None = Field(
+        default=None,
+        description="Make each trial a cross-validation job; the objective is its folds' mean.",
+    )
     training_job_definition: TrainingJobDefinition
     tags: dict[str, str] = {}
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import tarfile
 import threading
 from collections.abc import Callable
@@ -82,6 +83,17 @@ def fetch_channels(layout: JobLayout, spec: dict[str, Any]) -> dict[str, Path]:
             files = store.materialize(uri, dest, link=True)
         log(f"channel {channel['channel']}: {len(files)} file(s) from {uri}")
         channels[channel["channel"]] = dest
+    if spec.get("fold"):  # a cross-validation fold trains on the others, holds out its own
+        from modelyard.runtime.folds import split_fold
+
+        fold = spec["fold"]
+        source = next(c for c in spec["channels"] if c["channel"] == fold["channel"])
+        label = spec["hyperparameters"].get("label")
+        if label and spec.get("script"):  # script mode's hyperparameters are JSON-encoded
+            label = str(json.loads(label)) if label.startswith('"') else label
+        kept, held = split_fold(fold, channels, source["content_type"], label)
+        log(f"fold {fold['fold'] + 1} of {fold['folds']}: {kept} rows to train on in "
+            f"{fold['channel']}, {held} held out as {fold['validation_channel']}")  # fmt: skip
     return channels
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from modelyard.errors import ModelyardError
 from modelyard.names import unique_name
 from modelyard.sdk.analytics import TrainingJobAnalytics
+from modelyard.sdk.cross_validation import CrossValidationJob
 from modelyard.sdk.deserializers import BaseDeserializer
 from modelyard.sdk.inputs import TrainingInput, channels_from
 from modelyard.sdk.jobs import TrainingJob
@@ -169,6 +170,43 @@ class Estimator:
         self._model_data = None
         if wait:
             self.latest_training_job.wait(logs=logs)
+
+    def cross_validate(
+        self,
+        inputs: str | TrainingInput | dict[str, Any] | None = None,
+        folds: int = 5,
+        stratify: bool = False,
+        shuffle: bool = True,
+        random_seed: int = 0,
+        max_parallel_jobs: int | None = None,
+        channel: str = "train",
+        wait: bool = True,
+        logs: bool = True,
+        job_name: str | None = None,
+    ) -> CrossValidationJob:
+        """k-fold cross-validation: one training job per fold, each holding out its fold of
+        `channel` as the validation channel; `.metrics` and `.dataframe()` give the per-fold
+        values, mean and standard deviation of every metric."""
+        session = self._session()
+        name = job_name or unique_name(self.base_name()[:28] + "-cv")  # 55 characters at most
+        session.client.post(
+            "/api/v1/cross-validation-jobs",
+            json={
+                "name": name,
+                "folds": folds,
+                "stratify": stratify,
+                "shuffle": shuffle,
+                "random_seed": random_seed,
+                "max_parallel_jobs": max_parallel_jobs,
+                "channel": channel,
+                "training_job_definition": self.training_job_definition(session, name, inputs),
+                "tags": self.tags,
+            },
+        )
+        job = CrossValidationJob(session, name)
+        if wait:
+            job.wait(logs=logs)
+        return job
 
     def base_name(self) -> str:
         return self.base_job_name or self.algorithm or self.framework or "script"

@@ -88,8 +88,14 @@ class Job:
                 time.sleep(POLL_SECONDS)
                 description = self.describe()
         self._print_summary(console, description)
+        return self.completed(description, description.get("secondary_status"))
+
+    def completed(
+        self, description: dict[str, Any], otherwise: str | None = None
+    ) -> dict[str, Any]:
+        """The description of a job that Completed; else UnexpectedStatusException with why."""
         if description["status"] != "Completed":
-            reason = description.get("failure_reason") or description.get("secondary_status")
+            reason = description.get("failure_reason") or otherwise
             raise UnexpectedStatusException(
                 f"{self.noun} {self.name} ended {description['status']}: {reason}",
                 actual_status=description["status"],

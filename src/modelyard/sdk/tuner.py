@@ -19,11 +19,12 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from modelyard.errors import ModelyardError, UnexpectedStatusException
+from modelyard.errors import ModelyardError, NotFound
 from modelyard.kinds import TERMINAL_STATUSES
 from modelyard.names import unique_name
+from modelyard.sdk.cross_validation import CrossValidationJob
 from modelyard.sdk.estimator import Estimator
-from modelyard.sdk.jobs import POLL_SECONDS, Job
+from modelyard.sdk.jobs import POLL_SECONDS, Job, TrainingJob
 from modelyard.sdk.predictor import Predictor
 from modelyard.sdk.session import Session
 
@@ -113,14 +114,7 @@ class TuningJob(Job):
         console.print(f"{self.name}: {description['status']} - {progress(description)}"
                       + (f" ({description['completion_reason']})"
                          if description.get("completion_reason") else ""))  # fmt: skip
-        if description["status"] != "Completed":
-            raise UnexpectedStatusException(
-                f"{self.noun} {self.name} ended {description['status']}: "
-                f"{description.get('failure_reason') or description.get('completion_reason')}",
-                actual_status=description["status"],
-                details={"name": self.name, "failure_reason": description.get("failure_reason")},
-            )
-        return description
+        return self.completed(description, description.get("completion_reason"))
 
     def _print_ended_trials(self, console: Console, shown: set[str]) -> None:
         for trial in sorted(self.trials(), key=lambda t: t["training_job_name"]):
@@ -172,8 +166,13 @@ class HyperparameterTuner:
         completion_criteria_config: TuningJobCompletionCriteriaConfig | None = None,
         early_stopping_type: str = "Off",
         random_seed: int | None = None,
+        cross_validation_folds: int | None = None,
+        cross_validation_config: dict[str, Any] | None = None,
         **aws_only: Any,
     ) -> None:
+        """SageMaker's arguments, plus `cross_validation_folds=k`: each trial is then a k-fold
+        cross-validation job and its objective the folds' mean (`cross_validation_config`
+        takes stratify, shuffle, random_seed and channel, as `Estimator.cross_validate`)."""
         unknown = sorted(set(aws_only) - set(AWS_ONLY))
         if unknown:
             raise TypeError(f"HyperparameterTuner got unexpected argument(s): {unknown}")
@@ -194,6 +193,11 @@ class HyperparameterTuner:
         self.completion_criteria_config = completion_criteria_config
         self.early_stopping_type = early_stopping_type
         self.random_seed = random_seed
+        self.cross_validation: dict[str, Any] | None = (
+            {"folds": cross_validation_folds, **(cross_validation_config or {})}
+            if cross_validation_folds is not None
+            else None
+        )
         self.latest_tuning_job: TuningJob | None = None
 
     def hyperparameter_ranges(self) -> dict[str, list[dict[str, Any]]]:
@@ -246,6 +250,7 @@ class HyperparameterTuner:
             },
             "training_job_early_stopping_type": self.early_stopping_type,
             "random_seed": self.random_seed,
+            "cross_validation": self.cross_validation,
             "training_job_definition": definition,
             "tags": self.tags,
         }
@@ -310,7 +315,20 @@ class HyperparameterTuner:
         return str(best["training_job_name"])
 
     def best_estimator(self) -> Estimator:
-        return Estimator.attach(self.best_training_job(), session=self._session())
+        """The best trial's estimator. A cross-validated trial has no model of its own (only
+        its folds have), so its hyperparameters are trained on all of the data first, as
+        training job `<trial>-full` (once; later calls attach to it)."""
+        best, session = self.best_training_job(), self._session()
+        if not self.describe().get("cross_validation"):
+            return Estimator.attach(best, session=session)
+        full = f"{best}-full"
+        try:
+            session.describe_training_job(full)
+        except NotFound:
+            definition = CrossValidationJob(session, best).describe()["training_job_definition"]
+            session.client.post("/api/v1/training-jobs", json={"name": full, **definition})
+        TrainingJob(session, full).wait()
+        return Estimator.attach(full, session=session)
 
     def deploy(
         self, initial_instance_count: int = 1, instance_type: str = "local", **kwargs: Any
@@ -359,6 +377,7 @@ class HyperparameterTuner:
             early_stopping_type=description["training_job_early_stopping_type"],
             random_seed=description.get("random_seed"),
         )
+        tuner.cross_validation = description.get("cross_validation")
         tuner.latest_tuning_job = TuningJob(session, tuning_job_name)
         return tuner
 

@@ -306,6 +306,11 @@ class Jobs:
         return read_log(Path(work_dir) / LOG_FILE, offset, limit, ended)
 
 
+def children_of(session: Session, parent: str) -> list[Job]:
+    """The jobs a driven job started (a tuning job's trials, a cross-validation job's folds)."""
+    return list(session.scalars(select(Job).where(Job.parent == parent).order_by(Job.id)))
+
+
 def request_stop(job: Job, message: str, reason: str = "Stopped") -> None:
     job.status = "Stopping"
     job.stop_requested_at = utcnow()

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelyard.errors import InvalidHyperparameters, InvalidRequest
-from modelyard.kinds import TERMINAL_STATUSES, job_kind
+from modelyard.kinds import TERMINAL_STATUSES, JobKind, job_kind
+from modelyard.kinds.cross_validation import CreateCrossValidationJob
 from modelyard.kinds.tuning import (
     CreateTuningJob,
     FinalObjectiveMetric,
@@ -28,7 +29,14 @@ from modelyard.kinds.tuning import (
     UpdateTuningJob,
 )
 from modelyard.schemas.training import CreateTrainingJob
-from modelyard.services.jobs import Jobs, KindLogic, NewJob, close_transitions, request_stop
+from modelyard.services.jobs import (
+    Jobs,
+    KindLogic,
+    NewJob,
+    close_transitions,
+    request_stop,
+)
+from modelyard.services.jobs import children_of as trials_of
 from modelyard.store.models import Job, MetricPoint, utcnow
 from modelyard.tuning_search import Param, Search, TrialRecord, infer_max_resource, parse_ranges
 
@@ -98,6 +106,15 @@ class TuningLogic(KindLogic):
                 f"{both[0]!r} is both a static hyperparameter and a tuned range; give it once",
                 {"field": "parameter_ranges"},
             )
+        if request.cross_validation is not None and (
+            request.strategy == "Hyperband" or request.training_job_early_stopping_type == "Auto"
+        ):
+            raise InvalidRequest(
+                "early stopping (Auto, or the Hyperband strategy) reads one training job's "
+                "per-round metric; a cross-validated trial has one per fold. Use "
+                "training_job_early_stopping_type Off with cross_validation",
+                {"field": "cross_validation"},
+            )
         limits = spec["resource_limits"]
         hyperband = (spec.get("strategy_config") or {}).get("hyperband_strategy_config") or {}
         if request.strategy == "Hyperband":
@@ -127,21 +144,16 @@ class TuningLogic(KindLogic):
     def _check_template(self, jobs: Jobs, request: CreateTuningJob, params: list[Param]) -> None:
         """The template must be a valid training job at both ends of every range, and a
         built-in algorithm must emit the objective."""
-        definition = request.training_job_definition.model_dump()
-        training = job_kind("training")
+        spec = request.model_dump()
         probes = [{p.name: p.to_string(p.low if p.kind != "Categorical" else p.values[0])
                    for p in params}]  # fmt: skip
         for param in params:
             ends = param.values if param.kind == "Categorical" else (param.low, param.high)
             probes += [{**probes[0], param.name: param.to_string(end)} for end in ends]
         for probe in probes:
-            hyperparameters = {**definition["hyperparameters"], **probe}
-            trial = CreateTrainingJob(
-                **{**definition, "hyperparameters": hyperparameters},
-                name=trial_name(request.name, 0),
-            )
+            kind, trial = trial_request(spec, trial_name(request.name, 0), probe)
             try:
-                jobs.new_row(training, trial)
+                jobs.new_row(kind, trial)
             except InvalidHyperparameters as exc:
                 raise InvalidRequest(
                     f"parameter_ranges: {exc.message}", {"field": "parameter_ranges", **exc.details}
@@ -179,7 +191,7 @@ class TuningLogic(KindLogic):
             for trial in trials_of(session, parent.name):
                 value = objective_of(trial, metric)
                 if value is not None:
-                    points.append((trial.spec.get("hyperparameters") or {}, value))
+                    points.append((hyperparameters_of(trial), value))
         return points
 
     def _search(
@@ -212,7 +224,7 @@ class TuningLogic(KindLogic):
             steps = per_step(session, [t.id for t in trials], metric)
             for trial in trials:
                 number = trial_number(job.name, trial.name)
-                tuned = {k: v for k, v in trial.spec["hyperparameters"].items() if k in names}
+                tuned = {k: v for k, v in hyperparameters_of(trial).items() if k in names}
                 record = trial_record(number, tuned, trial, objective_of(trial, metric))
                 record.intermediate = steps.get(trial.id, {})
                 records.append(record)
@@ -326,12 +338,8 @@ class TuningLogic(KindLogic):
     def _start_trial(
         self, jobs: Jobs, session: Session, job: Job, number: int, tuned: dict[str, str]
     ) -> Job:
-        definition = job.spec["training_job_definition"]
-        request = CreateTrainingJob(
-            **{**definition, "hyperparameters": {**definition["hyperparameters"], **tuned}},
-            name=trial_name(job.name, number),
-        )
-        trial = jobs.new_row(job_kind("training"), request, parent=job.name)
+        kind, request = trial_request(job.spec, trial_name(job.name, number), tuned)
+        trial = jobs.new_row(kind, request, parent=job.name)
         trial.tags = {**trial.tags, "modelyard:tuning-job": job.name}
         session.add(trial)
         return trial
@@ -471,6 +479,26 @@ class TuningLogic(KindLogic):
         return sorted(summaries, key=lambda s: getattr(s, key), reverse=order == "Descending")
 
 
+def trial_request(spec: dict[str, Any], name: str, tuned: dict[str, str]) -> tuple[JobKind, Any]:
+    """The kind and request of one trial: a training job of the template with the tuned
+    hyperparameters, or a cross-validation job of it when the tuning job cross-validates."""
+    definition = spec["training_job_definition"]
+    definition = {**definition, "hyperparameters": {**definition["hyperparameters"], **tuned}}
+    if spec.get("cross_validation"):
+        request = CreateCrossValidationJob(
+            **spec["cross_validation"], name=name, training_job_definition=definition
+        )
+        return job_kind("cross-validation"), request
+    return job_kind("training"), CreateTrainingJob(**definition, name=name)
+
+
+def hyperparameters_of(trial: Job) -> dict[str, str]:
+    spec = trial.spec
+    if "training_job_definition" in spec:  # a cross-validated trial
+        return dict(spec["training_job_definition"]["hyperparameters"])
+    return dict(spec.get("hyperparameters") or {})
+
+
 def rounds_of(static: dict[str, str]) -> int | None:
     for key in ROUND_KEYS:
         try:
@@ -494,10 +522,6 @@ def per_step(session: Session, job_ids: list[int], metric: str) -> dict[int, dic
     return steps
 
 
-def trials_of(session: Session, parent: str) -> list[Job]:
-    return list(session.scalars(select(Job).where(Job.parent == parent).order_by(Job.id)))
-
-
 def trial_record(
     number: int, tuned: dict[str, str], trial: Job, objective: float | None
 ) -> TrialRecord:
@@ -519,9 +543,7 @@ def trial_summary(tuning: Job, trial: Job) -> TrialSummary:
     return TrialSummary(
         training_job_name=trial.name,
         training_job_status=trial.status,
-        tuned_hyper_parameters={
-            k: v for k, v in trial.spec["hyperparameters"].items() if k in names
-        },
+        tuned_hyper_parameters={k: v for k, v in hyperparameters_of(trial).items() if k in names},
         final_hyper_parameter_tuning_job_objective_metric=FinalObjectiveMetric(
             type=objective["type"], metric_name=objective["metric_name"], value=value
         )
