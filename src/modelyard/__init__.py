@@ -14,6 +14,7 @@ from modelyard._version import __version__
 if TYPE_CHECKING:
     from modelyard.sdk.cross_validation import CrossValidationJob
     from modelyard.sdk.estimator import Estimator
+    from modelyard.sdk.evaluation import EvaluationJob
     from modelyard.sdk.frameworks import PyTorch, SKLearn, XGBoost
     from modelyard.sdk.inputs import TrainingInput
     from modelyard.sdk.jobs import ProcessingJob, TrainingJob
@@ -48,6 +49,7 @@ _PUBLIC = {
     "TrainingInput": "modelyard.sdk.inputs",
     "TrainingJob": "modelyard.sdk.jobs",
     "CrossValidationJob": "modelyard.sdk.cross_validation",
+    "EvaluationJob": "modelyard.sdk.evaluation",
     "errors": "modelyard.errors",
     "log_metric": "modelyard.tracking",
     "SKLearn": "modelyard.sdk.frameworks",
@@ -75,6 +77,7 @@ __all__ = [
     "ContinuousParameter",
     "CrossValidationJob",
     "Estimator",
+    "EvaluationJob",
     "HyperparameterTuner",
     "HyperparameterTuningJobAnalytics",
     "IntegerParameter",

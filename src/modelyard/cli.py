@@ -616,3 +616,43 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- evaluation: a training job's model on test data -----------------------------------------
+@job_groups[job_kind("training").cli].command("evaluate")
+def jobs_evaluate(
+    name: Annotated[
+        str, typer.Argument(help="The completed training job whose model to evaluate.")
+    ],
+    test: Annotated[str, typer.Option(help="s3:// URI of the test rows (features and label).")],
+    content_type: str = "text/csv",
+    problem_type: Annotated[
+        str | None,
+        typer.Option(
+            help="BinaryClassification, MulticlassClassification or Regression; "
+            "default: from the model's answers."
+        ),
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="Label column, with a header row.")] = None,
+    job_name: Annotated[
+        str | None, typer.Option("--name", help="The evaluation job's name.")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Follow it until it ends.")] = True,
+) -> None:
+    """Evaluate a training job's model on test data: metrics, curves and an HTML report
+    written beside the model (`modelyard evaluations describe NAME` says where)."""
+    from modelyard.sdk.evaluation import EvaluationJob
+
+    s = session()
+    evaluation = job_name or unique_name(name[:30] + "-eval")
+    s.client.post(
+        f"/api/v1/{job_kind('evaluation').collection}",
+        json={"name": evaluation, "training_job_name": name, "test_data": test,
+              "content_type": content_type, "problem_type": problem_type, "label": label},
+    )  # fmt: skip
+    out.print(f"evaluation job {evaluation} created")
+    if not wait:
+        return
+    description = EvaluationJob(s, evaluation).wait(logs=True)
+    table(["metric", "value"], [[k, f"{v:.6g}"] for k, v in sorted(description["metrics"].items())])
+    out.print(f"report: {description['report']}")

@@ -182,7 +182,7 @@ def bad_request(session: my.Session, **change: Any) -> str:
         "training_job_definition": {
             "algorithm": "xgboost",
             "hyperparameters": {"objective": "binary:logistic", "num_round": "5"},
-            "inputs": [{"channel": "train", "uri": "s3://modelyard/cv-test/bc-train"}],
+            "inputs": [{"channel": "train", "uri": "s3://modelyard-default/cv-test/bc-train"}],
         },
     }
     for key, value in change.items():
@@ -204,10 +204,10 @@ def bad_request(session: my.Session, **change: Any) -> str:
         ({"folds": 21}, "folds"),
         ({"definition_hyperparameters": {"num_round": "-3"}}, "num_round"),
         ({"definition_inputs": [
-            {"channel": "train", "uri": "s3://modelyard/cv-test/bc-train"},
-            {"channel": "validation", "uri": "s3://modelyard/cv-test/bc-train"},
+            {"channel": "train", "uri": "s3://modelyard-default/cv-test/bc-train"},
+            {"channel": "validation", "uri": "s3://modelyard-default/cv-test/bc-train"},
         ]}, "leave the 'validation' channel out"),
-        ({"definition_inputs": [{"channel": "train", "uri": "s3://modelyard/cv-test/bc-train",
+        ({"definition_inputs": [{"channel": "train", "uri": "s3://modelyard-default/cv-test/bc-train",
                                  "content_type": "image/png"}]}, "unsupported content type"),
     ],
 )  # fmt: skip

@@ -92,6 +92,15 @@ class FinalMetric(Strict):
     timestamp: datetime
 
 
+class EvaluationLink(Strict):
+    """An evaluation job of a training job's model, as its description lists it."""
+
+    name: str
+    status: str
+    metrics: dict[str, float] = {}
+    report: str | None = None
+
+
 class TrainingJobDescription(Strict):
     name: str
     status: str
@@ -114,6 +123,7 @@ class TrainingJobDescription(Strict):
         default=None, description="The tuning job this job is a trial of, if any."
     )
     final_metrics: list[FinalMetric] = []
+    evaluations: list[EvaluationLink] = []
     secondary_status_transitions: list[StatusTransition] = []
     created_at: datetime
     started_at: datetime | None = None

@@ -17,6 +17,7 @@ from modelyard.names import unique_name
 from modelyard.sdk.analytics import TrainingJobAnalytics
 from modelyard.sdk.cross_validation import CrossValidationJob
 from modelyard.sdk.deserializers import BaseDeserializer
+from modelyard.sdk.evaluation import EvaluationJob
 from modelyard.sdk.inputs import TrainingInput, channels_from
 from modelyard.sdk.jobs import TrainingJob
 from modelyard.sdk.model import Model
@@ -204,6 +205,43 @@ class Estimator:
             },
         )
         job = CrossValidationJob(session, name)
+        if wait:
+            job.wait(logs=logs)
+        return job
+
+    def evaluate(
+        self,
+        test_data: str | TrainingInput,
+        problem_type: str | None = None,
+        label: str | None = None,
+        permutation_importance: bool = True,
+        wait: bool = True,
+        logs: bool = True,
+        job_name: str | None = None,
+    ) -> EvaluationJob:
+        """Evaluate the latest trained model on test data (features and label, as the training
+        channel was): metrics, curves, permutation importance and an HTML report, written
+        beside the model. `.metrics`, `.evaluation()` and `.report()` read them back."""
+        if self.latest_training_job is None:
+            raise ModelyardError("this estimator has not trained yet: call fit() first")
+        session = self._session()
+        training = self.latest_training_job.name
+        name = job_name or unique_name(training[:30] + "-eval")
+        test = test_data if isinstance(test_data, TrainingInput) else TrainingInput(test_data)
+        session.client.post(
+            "/api/v1/evaluation-jobs",
+            json={
+                "name": name,
+                "training_job_name": training,
+                "test_data": test.s3_data,
+                "content_type": test.content_type or "text/csv",
+                "problem_type": problem_type,
+                "label": label,
+                "permutation_importance": permutation_importance,
+                "tags": self.tags,
+            },
+        )
+        job = EvaluationJob(session, name)
         if wait:
             job.wait(logs=logs)
         return job

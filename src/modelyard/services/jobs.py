@@ -65,6 +65,7 @@ class NewJob:
     environment: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     pending_message: str = ""
+    parent: str | None = None  # the job it derives from, when not started by a driven one
 
 
 class KindLogic:
@@ -128,7 +129,7 @@ class Jobs:
         job = Job(
             name=new.name,
             kind=kind.name,
-            parent=parent,
+            parent=parent or new.parent,
             status="InProgress",
             secondary_status="Pending",
             spec=new.spec,

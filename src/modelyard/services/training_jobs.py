@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from modelyard.algorithms.registry import get_algorithm
 from modelyard.compute.instance_types import cpus_for
 from modelyard.errors import InvalidRequest, NotFound
@@ -14,6 +16,7 @@ from modelyard.names import validate_name
 from modelyard.schemas.training import (
     Channel,
     CreateTrainingJob,
+    EvaluationLink,
     FinalMetric,
     MetricDefinitionSpec,
     ScriptSpec,
@@ -22,7 +25,7 @@ from modelyard.schemas.training import (
     TrainingJobSummary,
 )
 from modelyard.services.frameworks import installed_version, version_note
-from modelyard.services.jobs import Jobs, KindLogic, NewJob
+from modelyard.services.jobs import Jobs, KindLogic, NewJob, children_of
 from modelyard.services.stored import require_object
 from modelyard.storage import ObjectStore, parse_s3_uri
 from modelyard.store.models import Job
@@ -244,11 +247,12 @@ def to_description(job: Job) -> TrainingJobDescription:
         environment=job.environment,
         tags=job.tags,
         model_artifact=job.result.get("model_artifact"),
-        tuning_job_name=job.parent,
+        tuning_job_name=job.tags.get("modelyard:tuning-job"),
         final_metrics=[
             FinalMetric(name=k, value=v["value"], timestamp=v["timestamp"])
             for k, v in sorted(job.final_metrics.items())
         ],
+        evaluations=evaluations_of(job),
         secondary_status_transitions=[
             StatusTransition(
                 status=t.status,
@@ -263,6 +267,22 @@ def to_description(job: Job) -> TrainingJobDescription:
         ended_at=job.ended_at,
         billable_seconds=billable,
     )
+
+
+def evaluations_of(job: Job) -> list[EvaluationLink]:
+    session = Session.object_session(job)
+    if session is None:
+        return []
+    return [
+        EvaluationLink(
+            name=e.name,
+            status=e.status,
+            metrics=(e.result or {}).get("metrics", {}),
+            report=(e.result or {}).get("report"),
+        )
+        for e in children_of(session, job.name)
+        if e.kind == "evaluation"
+    ]
 
 
 def _aware(value: datetime) -> datetime:
