@@ -130,6 +130,28 @@ def test_a_model_answering_probabilities_can_be_evaluated_as_asked(
     assert job.evaluation()["feature_importance"] is None
 
 
+def test_a_registered_model_can_be_evaluated_by_its_name(
+    session: my.Session, binary: dict[str, Any]
+) -> None:
+    session.client.post(
+        "/api/v1/models",
+        json={"name": "eval-registered", "model_data": binary["estimator"].model_data,
+              "algorithm": "xgboost"},
+    )  # fmt: skip
+    session.client.post(
+        "/api/v1/evaluation-jobs",
+        json={"name": "eval-by-model", "model_name": "eval-registered",
+              "test_data": binary["test"]},
+    )  # fmt: skip
+    job = my.EvaluationJob(session, "eval-by-model")
+    description = job.wait(logs=False)
+    assert description["model_name"] == "eval-registered"
+    assert description["model_artifact"] == binary["estimator"].model_data
+    # The same model on the same rows: the same numbers as evaluating its training job.
+    by_job = binary["estimator"].evaluate(binary["test"], job_name="eval-by-job", logs=False)
+    assert job.metrics == pytest.approx(by_job.metrics)
+
+
 # -- the CLI ------------------------------------------------------------------------------
 def test_the_cli_evaluates_a_training_job_and_lists_evaluations(
     server: RunningServer, binary: dict[str, Any]

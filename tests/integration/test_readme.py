@@ -47,6 +47,9 @@ def test_sdk_example_runs(
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("'score'") == 6  # 3 rows from the trained, 3 from the tuned
     assert "TrainingJobName" in result.stdout  # the tuning job's analytics
+    assert "'auc'" in result.stdout and "'mean'" in result.stdout  # evaluation, cross-validation
+    report = (tmp_path / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>") and "<svg" in report
 
 
 def test_cli_and_rest_examples_run(tmp_path: Path, breast_cancer_csvs: dict[str, Path]) -> None:
