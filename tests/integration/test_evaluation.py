@@ -193,18 +193,27 @@ def test_bad_requests_are_refused_saying_what_is_wrong(
         session.client.get("/api/v1/evaluation-jobs/eval-bad")
 
 
-def test_a_script_mode_model_is_refused_with_what_to_do_instead(
-    session: my.Session, binary: dict[str, Any]
+def test_a_script_mode_model_is_evaluated_by_its_own_inference_code(
+    session: my.Session, binary: dict[str, Any], breast_cancer_csvs: dict[str, Path]
 ) -> None:
-    estimator = my.Estimator(
-        entry_point=str(Path(__file__).parent / "scripts" / "tuning" / "objective.py"),
-        hyperparameters={"x": 0.3},
+    estimator = my.SKLearn(
+        entry_point="train.py",
+        source_dir=str(Path(__file__).parent / "scripts" / "sklearn_src"),
+        hyperparameters={"n-estimators": 10, "max-depth": 4},
         instance_type="local:1",
         session=session,
     )
-    estimator.fit(job_name="eval-script", logs=False)
-    with pytest.raises(InvalidRequest, match="ran a script of your own"):
-        estimator.evaluate(binary["test"])
+    train = session.upload_data(breast_cancer_csvs["train"], key_prefix="evaluation-test/sk")
+    estimator.fit({"train": train, "test": binary["test"]}, job_name="eval-sklearn", logs=False)
+    job = estimator.evaluate(binary["test"], job_name="eval-sklearn-test", logs=False)
+    description = job.describe()
+    assert (description["algorithm"], description["framework"]) == (None, "sklearn")
+    assert description["problem_type"] == "binary_classifier"
+    # The script measured its forest's accuracy on the same rows while it trained.
+    reported = {m["name"]: m["value"] for m in
+                session.describe_training_job("eval-sklearn")["final_metrics"]}  # fmt: skip
+    assert job.metrics["accuracy"] == pytest.approx(reported["test:accuracy"])
+    assert job.evaluation()["feature_importance"] is not None
 
 
 def test_test_data_without_labels_fails_with_a_clear_reason(

@@ -32,7 +32,7 @@ ProblemType = Literal[
 class CreateEvaluationJob(Strict):
     name: str
     training_job_name: str | None = Field(
-        default=None, description="Evaluate this training job's model (built-in algorithms)."
+        default=None, description="Evaluate this training job's model."
     )
     model_name: str | None = Field(default=None, description="Or a registered model's.")
     test_data: str = Field(description="s3:// URI of the test rows (features and label).")
@@ -64,7 +64,8 @@ class EvaluationJobDescription(Strict):
     failure_reason: str | None = None
     training_job_name: str | None = None
     model_name: str | None = None
-    algorithm: str
+    algorithm: str | None = None
+    framework: str | None = Field(default=None, description="For a script's model.")
     model_artifact: str
     test_data: str
     content_type: str

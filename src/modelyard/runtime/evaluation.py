@@ -9,12 +9,16 @@ uploaded as plain objects, so `report.html` opens in a browser straight from the
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from modelyard.algorithms.data import SUPPORTED
 from modelyard.errors import InvalidRequest
 from modelyard.runtime.layout import JobLayout
 from modelyard.runtime.reporter import Reporter
@@ -26,20 +30,17 @@ def run_job(
 ) -> dict[str, Any]:
     from modelyard.algorithms.data import read_channel, summary
     from modelyard.evaluation import evaluate, render_report
-    from modelyard.runtime.serving import load_model
 
     reporter.status("Downloading", "Downloading the model and the test data")
     channels = fetch_channels(layout, spec)
-    algorithm, model = load_model(
-        spec["model_artifact"], spec["algorithm"], layout.root / "artifact", spec["storage_url"]
-    )
+    scorer = built_in(spec, layout) if spec.get("algorithm") else user_code(spec, layout)
     test = spec["channels"][0]
     data = read_channel(
         channels["test"],
         test["content_type"],
         label=spec.get("label"),
-        allowed=algorithm.content_types,
-        num_features=algorithm.num_features(model),
+        allowed=scorer.content_types,
+        num_features=scorer.num_features,
         channel="test",
     )
     log(summary("test", data))
@@ -49,10 +50,14 @@ def run_job(
             f"{test['content_type']!r}); evaluation compares predictions with labels"
         )
     reporter.status("Training", "Evaluating the model on the test data")
-    prediction = algorithm.predict(model, data.X)
-    problem = spec.get("problem_type") or infer_problem(prediction.records, data.y)
-    predicted, probabilities = read_answers(problem, prediction.records)
-    log(f"{spec['algorithm']} model on {len(data.y)} test rows, as a {problem}")
+    records = scorer.predict(data.X)
+    if len(records) != len(data.y):
+        raise InvalidRequest(
+            f"the model answered {len(records)} predictions for {len(data.y)} test rows"
+        )
+    problem = spec.get("problem_type") or infer_problem(records, data.y)
+    predicted, probabilities = read_answers(problem, records)
+    log(f"{scorer.what} on {len(data.y)} test rows, as a {problem}")
     dense = isinstance(data.X, np.ndarray)
     importance = spec.get("permutation_importance", True) and dense
     result = evaluate(
@@ -61,9 +66,7 @@ def run_job(
         predicted,
         probabilities=probabilities,
         features=data.X if importance else None,
-        predict=(lambda X: read_answers(problem, algorithm.predict(model, X).records)[0])
-        if importance
-        else None,
+        predict=(lambda X: read_answers(problem, scorer.predict(X))[0]) if importance else None,
         random_seed=int(spec.get("random_seed", 0)),
     )
     for name, value in result["metrics"].items():
@@ -72,12 +75,78 @@ def run_job(
     reporter.flush()
     reporter.status("Uploading", "Uploading the evaluation and its report")
     source = spec.get("model_name") or spec.get("training_job_name")
-    title = f"{spec['name']}: the {spec['algorithm']} model of {source}"
+    title = f"{spec['name']}: the {scorer.what} of {source}"
     uris = upload(spec, {
         "evaluation.json": (json.dumps(result, allow_nan=False, indent=1), "application/json"),
         "report.html": (render_report(result, title), "text/html; charset=utf-8"),
     })  # fmt: skip
     return {"problem_type": problem, "metrics": result["metrics"], **uris}
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A loaded model as the evaluation sees it: rows in, one answer record per row out."""
+
+    predict: Callable[[Any], list[dict[str, Any]]]
+    what: str  # "xgboost model", "sklearn model (train.py)"
+    num_features: int | None = None
+    content_types: tuple[str, ...] = SUPPORTED
+
+
+def built_in(spec: dict[str, Any], layout: JobLayout) -> Scorer:
+    from modelyard.runtime.serving import load_model
+
+    algorithm, model = load_model(
+        spec["model_artifact"], spec["algorithm"], layout.root / "artifact", spec["storage_url"]
+    )
+    return Scorer(
+        lambda X: algorithm.predict(model, X).records,
+        f"{algorithm.name} model",
+        algorithm.num_features(model),
+        algorithm.content_types,
+    )
+
+
+def user_code(spec: dict[str, Any], layout: JobLayout) -> Scorer:
+    """A script-mode model, answered by its own inference code (model_fn, input_fn,
+    predict_fn, output_fn, or the framework's defaults) exactly as its endpoint would be."""
+    from modelyard.runtime.serving import load_user_handler
+
+    script = spec["script"]
+    handle = load_user_handler(
+        argparse.Namespace(
+            model_data=spec["model_artifact"],
+            framework=script.get("framework") or "python",
+            entry_point=script.get("entry_point"),
+            source_dir=script.get("source_dir"),
+            storage_url=spec["storage_url"],
+            envs_dir=None,
+        ),
+        layout.root / "artifact",
+    )
+
+    def predict(X: Any) -> list[dict[str, Any]]:
+        rows = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+        body = io.BytesIO()
+        np.savetxt(body, rows, delimiter=",", fmt="%.9g")
+        answer, _ = handle(body.getvalue(), "text/csv", "application/json")
+        return as_records(json.loads(answer))
+
+    framework = script.get("framework") or "python"
+    return Scorer(predict, f"{framework} model ({script.get('entry_point') or 'inference.py'})")
+
+
+def as_records(answer: Any) -> list[dict[str, Any]]:
+    """The JSON a model's output_fn wrote, as per-row records like the built-ins': a list of
+    values, of class-probability lists or of records, possibly under one top-level key."""
+    if isinstance(answer, dict) and len(answer) == 1:
+        answer = next(iter(answer.values()))  # {"predictions": [...]}
+    if not isinstance(answer, list):
+        raise InvalidRequest(
+            f"the model's output_fn answered {type(answer).__name__}; evaluation needs one "
+            "prediction per row (a JSON list)"
+        )
+    return [row if isinstance(row, dict) else {"score": row} for row in answer]
 
 
 def infer_problem(records: list[dict[str, Any]], y: np.ndarray) -> str:

@@ -1,8 +1,8 @@
 """Evaluation jobs: which model and data a request names, and how a job is described.
 
-The model comes from a completed training job of a built-in algorithm or from a registered
-model of one; the job's row has that training job as its parent, so the training job's
-description can list its evaluations.
+The model comes from a completed training job or a registered model: a built-in algorithm's,
+or a script's (answered by the script's own inference code). The job's row has that training
+job as its parent, so the training job's description can list its evaluations.
 """
 
 from __future__ import annotations
@@ -77,7 +77,10 @@ class EvaluationLogic(KindLogic):
                 )
             algorithm, artifact = model.algorithm, model.model_data
             trained_by = model.training_job_name
-            what = f"model {model.name!r}"
+            script = None if algorithm else {
+                "framework": model.framework, "entry_point": model.entry_point,
+                "source_dir": model.source_dir,
+            }  # fmt: skip
         else:
             job = session.scalar(
                 select(Job).where(Job.name == request.training_job_name, Job.kind == "training")
@@ -95,16 +98,13 @@ class EvaluationLogic(KindLogic):
                 )
             algorithm, artifact = job.spec.get("algorithm"), job.result["model_artifact"]
             trained_by = job.name
-            what = f"training job {job.name!r}"
-        if algorithm is None:
-            raise InvalidRequest(
-                f"{what} ran a script of your own; evaluation jobs evaluate built-in "
-                "algorithms' models (score a script's model from its endpoint or a "
-                "processing job instead)",
-                {"field": "training_job_name" if request.model_name is None else "model_name"},
-            )
+            # A script's model is answered by the same script, as its endpoint would be.
+            script = None if algorithm else {
+                k: job.spec["script"].get(k) for k in ("framework", "entry_point", "source_dir")
+            }  # fmt: skip
         return {
             "algorithm": algorithm,
+            "script": script,
             "model_artifact": artifact,
             "training_job_name": trained_by,
             "model_name": request.model_name,
@@ -121,6 +121,7 @@ class EvaluationLogic(KindLogic):
             training_job_name=spec.get("training_job_name"),
             model_name=spec.get("model_name"),
             algorithm=spec["algorithm"],
+            framework=(spec.get("script") or {}).get("framework"),
             model_artifact=spec["model_artifact"],
             test_data=test["uri"],
             content_type=test["content_type"],
