@@ -644,7 +644,7 @@ def jobs_evaluate(
     from modelyard.sdk.evaluation import EvaluationJob
 
     s = session()
-    evaluation = job_name or unique_name(name[:30] + "-eval")
+    evaluation = job_name or unique_name(name[:30].rstrip("-") + "-eval")
     s.client.post(
         f"/api/v1/{job_kind('evaluation').collection}",
         json={"name": evaluation, "training_job_name": name, "test_data": test,

@@ -189,7 +189,9 @@ class Estimator:
         `channel` as the validation channel; `.metrics` and `.dataframe()` give the per-fold
         values, mean and standard deviation of every metric."""
         session = self._session()
-        name = job_name or unique_name(self.base_name()[:28] + "-cv")  # 55 characters at most
+        name = job_name or unique_name(
+            self.base_name()[:28].rstrip("-") + "-cv"
+        )  # 55 characters at most
         session.client.post(
             "/api/v1/cross-validation-jobs",
             json={
@@ -226,7 +228,7 @@ class Estimator:
             raise ModelyardError("this estimator has not trained yet: call fit() first")
         session = self._session()
         training = self.latest_training_job.name
-        name = job_name or unique_name(training[:30] + "-eval")
+        name = job_name or unique_name(training[:30].rstrip("-") + "-eval")
         test = test_data if isinstance(test_data, TrainingInput) else TrainingInput(test_data)
         session.client.post(
             "/api/v1/evaluation-jobs",
