@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         SKLearnProcessor,
     )
     from modelyard.sdk.session import Session
+    from modelyard.sdk.transformer import Transformer, TransformJob
     from modelyard.sdk.tuner import (
         CategoricalParameter,
         ContinuousParameter,
@@ -70,6 +71,8 @@ _PUBLIC = {
     "TuningJobCompletionCriteriaConfig": "modelyard.sdk.tuner",
     "HyperparameterTuningJobAnalytics": "modelyard.sdk.tuner",
     "TuningJob": "modelyard.sdk.tuner",
+    "Transformer": "modelyard.sdk.transformer",
+    "TransformJob": "modelyard.sdk.transformer",
 }
 
 __all__ = [
@@ -98,6 +101,8 @@ __all__ = [
     "Session",
     "TrainingInput",
     "TrainingJob",
+    "TransformJob",
+    "Transformer",
     "XGBoost",
     "__version__",
     "errors",

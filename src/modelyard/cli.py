@@ -656,3 +656,50 @@ def jobs_evaluate(
     description = EvaluationJob(s, evaluation).wait(logs=True)
     table(["metric", "value"], [[k, f"{v:.6g}"] for k, v in sorted(description["metrics"].items())])
     out.print(f"report: {description['report']}")
+
+
+# -- batch transform: a model over every object under a prefix --------------------------------
+@job_groups[job_kind("transform").cli].command("start")
+def transform_start(
+    model: Annotated[str, typer.Option(help="The registered model to run.")],
+    data: Annotated[str, typer.Option("--input", help="s3:// object or prefix to transform.")],
+    output: Annotated[str, typer.Option(help="s3:// prefix for the <key>.out objects.")],
+    content_type: str = "text/csv",
+    split_type: Annotated[str, typer.Option(help="Line (a record per line) or None.")] = "Line",
+    strategy: Annotated[str, typer.Option(help="MultiRecord or SingleRecord.")] = "MultiRecord",
+    accept: Annotated[str | None, typer.Option(help="The answers' type.")] = None,
+    assemble_with: Annotated[str, typer.Option(help="Line or None.")] = "Line",
+    join_source: Annotated[str, typer.Option(help="Input: answers joined to inputs.")] = "None",
+    input_filter: Annotated[str, typer.Option(help="JSONPath, e.g. '$[1:]'.")] = "$",
+    output_filter: Annotated[str, typer.Option(help="JSONPath, e.g. '$[0,-1]'.")] = "$",
+    instance_count: int = 1,
+    instance_type: str = "local",
+    max_concurrent: Annotated[int, typer.Option(help="Requests in flight per instance.")] = 1,
+    max_payload_mb: int = 6,
+    dead_letter: Annotated[
+        str | None, typer.Option(help="s3:// prefix for refused records.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="The transform job's name.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow it until it ends.")] = True,
+) -> None:
+    """Start a batch transform job (and follow it): one <key>.out per input object."""
+    from modelyard.sdk.transformer import Transformer
+
+    transformer = Transformer(
+        model, instance_count, instance_type, strategy=strategy, assemble_with=assemble_with,
+        output_path=output, accept=accept, max_concurrent_transforms=max_concurrent,
+        max_payload=max_payload_mb, dead_letter_path=dead_letter, session=session(),
+    )  # fmt: skip
+    transformer.transform(
+        data, content_type=content_type, split_type=split_type, job_name=name,
+        input_filter=input_filter, output_filter=output_filter, join_source=join_source,
+        wait=False,
+    )  # fmt: skip
+    job = transformer._job()
+    out.print(f"transform job {job.name} created")
+    if wait:
+        description = job.wait(logs=True)
+        p = description["progress"]
+        out.print(f"{p['records_done']} record(s) of {p['objects_done']} object(s) -> {output}"
+                  + (f"; {p['records_failed']} refused, in {dead_letter}" if p["records_failed"]
+                     else ""))  # fmt: skip

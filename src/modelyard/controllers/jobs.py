@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from modelyard.compute.executor import Executor, Handle, Launch
@@ -26,10 +26,17 @@ from modelyard.controllers.loop import ControlLoop
 from modelyard.kinds import job_kind
 from modelyard.runtime.layout import JobLayout, write_json
 from modelyard.services import auth
-from modelyard.services.jobs import Jobs, close_transitions, kind_logic, request_stop, transition
+from modelyard.services.jobs import (
+    Jobs,
+    close_transitions,
+    kind_logic,
+    latest_metrics,
+    request_stop,
+    transition,
+)
 from modelyard.settings import Settings
 from modelyard.store import Database
-from modelyard.store.models import Job, MetricPoint, utcnow
+from modelyard.store.models import Job, utcnow
 
 logger = logging.getLogger("modelyard.jobs")
 
@@ -293,11 +300,7 @@ class JobController(ControlLoop):
 
 def final_metrics(session: Session, job: Job) -> dict[str, dict[str, object]]:
     """The last value of each metric the job reported."""
-    last = (
-        select(MetricPoint.name, func.max(MetricPoint.id).label("id"))
-        .where(MetricPoint.job_id == job.id)
-        .group_by(MetricPoint.name)
-        .subquery()
-    )
-    points = session.scalars(select(MetricPoint).join(last, MetricPoint.id == last.c.id))
-    return {p.name: {"value": p.value, "timestamp": p.timestamp.isoformat()} for p in points}
+    return {
+        p.name: {"value": p.value, "timestamp": p.timestamp.isoformat()}
+        for p in latest_metrics(session, job)
+    }

@@ -25,6 +25,7 @@ from modelyard.sdk.predictor import Predictor
 from modelyard.sdk.serializers import BaseSerializer
 from modelyard.sdk.session import Session
 from modelyard.sdk.source import pack_source, temporary_dir
+from modelyard.sdk.transformer import Transformer
 
 DEFAULT_MAX_RUN = 24 * 60 * 60
 # Arguments that only mean something on AWS: accepted so SageMaker code runs, then ignored.
@@ -365,6 +366,12 @@ class Estimator:
             session=self._session(),
             training_job_name=job.name if job else None,
         )
+
+    def transformer(
+        self, instance_count: int = 1, instance_type: str = "local", **kwargs: Any
+    ) -> Transformer:
+        """A batch transformer of the trained model (Model.transformer's arguments)."""
+        return self.create_model().transformer(instance_count, instance_type, **kwargs)
 
     def deploy(
         self,

@@ -9,7 +9,7 @@ containers do (a framework alone uses code/inference.py inside the artifact, or 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import Conflict
 from modelyard.names import unique_name
@@ -18,6 +18,9 @@ from modelyard.sdk.predictor import Predictor
 from modelyard.sdk.serializers import BaseSerializer
 from modelyard.sdk.session import Session
 from modelyard.sdk.source import pack_source, temporary_dir
+
+if TYPE_CHECKING:
+    from modelyard.sdk.transformer import Transformer
 
 
 class Model:
@@ -93,6 +96,30 @@ class Model:
             )
             session.upload_file(archive, *uri[len("s3://") :].split("/", 1))
         return inside, uri
+
+    def transformer(
+        self,
+        instance_count: int = 1,
+        instance_type: str = "local",
+        strategy: str | None = None,
+        assemble_with: str | None = None,
+        output_path: str | None = None,
+        accept: str | None = None,
+        max_concurrent_transforms: int | None = None,
+        max_payload: int | None = None,
+        tags: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Transformer:
+        """A batch transformer of this model (registered first)."""
+        from modelyard.sdk.transformer import Transformer
+
+        return Transformer(
+            self.create(), instance_count, instance_type, strategy=strategy,
+            assemble_with=assemble_with, output_path=output_path, accept=accept,
+            max_concurrent_transforms=max_concurrent_transforms, max_payload=max_payload,
+            tags=tags, env=env, session=self._session(), **kwargs,
+        )  # fmt: skip
 
     def deploy(
         self,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -305,6 +305,17 @@ class Jobs:
         if work_dir is None:
             return LogChunk(text="", next_offset=0, complete=ended)
         return read_log(Path(work_dir) / LOG_FILE, offset, limit, ended)
+
+
+def latest_metrics(session: Session, job: Job) -> list[MetricPoint]:
+    """The last point of each metric the job reported."""
+    last = (
+        select(MetricPoint.name, func.max(MetricPoint.id).label("id"))
+        .where(MetricPoint.job_id == job.id)
+        .group_by(MetricPoint.name)
+        .subquery()
+    )
+    return list(session.scalars(select(MetricPoint).join(last, MetricPoint.id == last.c.id)))
 
 
 def children_of(session: Session, parent: str) -> list[Job]:

@@ -1,0 +1,348 @@
+"""A batch transform job's process: model servers up, every input object through them, out.
+
+`runtime.job` runs it (`run_job`). It starts `instance_count` model servers (the same
+`runtime.serving` an endpoint runs) on free loopback ports and keeps `instance_count ×
+max_concurrent_transforms` requests in flight across them, objects in key order, each
+object's batches in parallel and its answers written in input order to `<key>.out`.
+
+A request the model refuses is retried record by record to find the records at fault: the job
+then fails naming the object, the line and the model server's own message, or, with a
+dead-letter path, writes those records aside (`<key>.failed`, JSON Lines with the line and the
+reason) and goes on. Progress (objects, records, bytes) is reported as job metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from modelyard import transform_records as rec
+from modelyard.errors import InvalidRequest, ModelyardError
+from modelyard.runtime.layout import JobLayout
+from modelyard.runtime.reporter import Reporter
+
+START_TIMEOUT_SECONDS = 180.0
+REQUEST_TIMEOUT_SECONDS = 600.0
+
+
+class RecordRefused(InvalidRequest):
+    """The model server refused a request: its status and message (a ClientError, as the
+    record is at fault, not the platform)."""
+
+
+@dataclass
+class Progress:
+    objects: int = 0
+    objects_done: int = 0
+    records_done: int = 0
+    bytes_done: int = 0
+    records_failed: int = 0
+    outputs: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if k != "outputs"}
+
+    def report(self, reporter: Reporter) -> None:
+        for name, value in self.counts().items():
+            reporter.metric(f"transform:{name}", float(value), step=self.objects_done)
+
+
+def run_job(
+    layout: JobLayout, spec: dict[str, Any], reporter: Reporter, log: Callable[[str], None]
+) -> dict[str, Any]:
+    from modelyard.storage import open_store
+
+    store = open_store(spec["storage_url"])
+    reporter.status("Downloading", "Listing the input objects")
+    keys = input_keys(store, spec["transform_input"]["s3_uri"])
+    progress = Progress(objects=len(keys))
+    progress.report(reporter)
+    log(f"{len(keys)} input object(s) under {spec['transform_input']['s3_uri']}")
+    count = int(spec["transform_resources"]["instance_count"])
+    servers = [ModelServer(layout, spec, i) for i in range(count)]
+    try:
+        reporter.status("Starting", f"Starting {count} model server(s)")
+        for server in servers:
+            server.wait_ready()
+        log(f"{count} model server(s) ready: {', '.join(s.url for s in servers)}")
+        reporter.status("Training", "Transforming")  # the phase SageMaker calls InProgress
+        asyncio.run(Transformer(spec, store, servers, progress, reporter, log).run(keys))
+    finally:
+        for server in servers:
+            server.stop()
+    reporter.flush()
+    if progress.records_failed:
+        log(
+            f"{progress.records_failed} record(s) refused, written to {spec['dead_letter_s3_path']}"
+        )
+    return {"outputs": progress.outputs, "progress": progress.counts()}
+
+
+def input_keys(store: Any, uri: str) -> list[tuple[str, str, str]]:
+    """(bucket, key, key relative to the prefix) of every object the input names."""
+    from modelyard.storage import parse_s3_uri
+
+    bucket, prefix = parse_s3_uri(uri)
+    found, token = [], None
+    while True:
+        page = store.list_objects(bucket, prefix=prefix, token=token)
+        found += [o.key for o in page.objects if not o.key.endswith("/")]
+        token = page.next_token
+        if not token:
+            break
+    if not found:
+        raise InvalidRequest(f"transform_input: nothing stored at {uri}")
+    if found == [prefix]:  # the URI names one object
+        return [(bucket, prefix, prefix.rsplit("/", 1)[-1])]
+    base = prefix if prefix.endswith("/") or not prefix else prefix + "/"
+    return [(bucket, k, k[len(base) :] if k.startswith(base) else k) for k in sorted(found)]
+
+
+class ModelServer:
+    """One model server process on a free loopback port, its output in the job's dir."""
+
+    def __init__(self, layout: JobLayout, spec: dict[str, Any], index: int) -> None:
+        model = spec["model"]
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = layout.root / f"model-server-{index + 1}.log"
+        # As an endpoint serves it: a built-in algorithm, or the user's inference code.
+        served = ["--algorithm", model["algorithm"]] if model.get("algorithm") else [
+            "--framework", model.get("framework") or "python",
+            *(["--entry-point", model["entry_point"]] if model.get("entry_point") else []),
+            *(["--source-dir", model["source_dir"]] if model.get("source_dir") else []),
+        ]  # fmt: skip
+        command = [
+            sys.executable, "-m", "modelyard.runtime.serving",
+            "--model-data", model["model_data"], *served,
+            "--port", str(self.port), "--work-dir", str(layout.root / f"server-{index + 1}"),
+            "--storage-url", spec["storage_url"], "--envs-dir", str(layout.root / "envs"),
+            "--max-body-mb", str(max(6, int(spec["max_payload_in_mb"]) * 2 or 1024)),
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as out:
+            self.process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={
+                    **server_environ(),
+                    **model.get("environment", {}),
+                    **spec.get("environment", {}),
+                },
+            )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ModelyardError(
+                    f"the model server exited with code {self.process.returncode} before it "
+                    f"answered; its last lines:\n{tail(self.log_path)}"
+                )
+            try:
+                if httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise ModelyardError(f"the model server did not answer /ping in {START_TIMEOUT_SECONDS}s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class Transformer:
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        store: Any,
+        servers: list[ModelServer],
+        progress: Progress,
+        reporter: Reporter,
+        log: Callable[[str], None],
+    ) -> None:
+        self.spec, self.store, self.progress = spec, store, progress
+        self.reporter, self.log = reporter, log
+        source, output = spec["transform_input"], spec["transform_output"]
+        self.content_type = source["content_type"]
+        self.accept = output.get("accept") or self.content_type
+        self.split = source["split_type"] == "Line"
+        processing = spec["data_processing"]
+        self.input_filter = processing["input_filter"]
+        self.output_filter = processing["output_filter"]
+        self.join = processing["join_source"] == "Input"
+        # Answers are taken apart record by record only when something needs them so.
+        self.per_record = self.split and (
+            self.join or self.output_filter != "$" or output["assemble_with"] == "Line"
+        )
+        self.urls = itertools.cycle([f"{s.url}/invocations" for s in servers])
+        self.slots = asyncio.Semaphore(len(servers) * int(spec["max_concurrent_transforms"]))
+        self.max_payload = int(spec["max_payload_in_mb"]) * 1024 * 1024
+
+    async def run(self, keys: list[tuple[str, str, str]]) -> None:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, limits=limits) as client:
+            self.client = client
+            for bucket, key, relative in keys:
+                started = time.monotonic()
+                uri = f"s3://{bucket}/{key}"
+                body = self.store.get_bytes(bucket, key)
+                out, refused, count = await self.transform_object(uri, body)
+                target = self.write(relative, out, ".out", self.spec["transform_output"])
+                if refused:
+                    self.write_dead_letters(relative, refused)
+                self.progress.objects_done += 1
+                self.progress.records_done += count
+                self.progress.bytes_done += len(body)
+                self.progress.outputs.append(target)
+                self.progress.report(self.reporter)
+                self.log(f"{uri}: {count} record(s), {len(body)} bytes -> {target} "
+                         f"({time.monotonic() - started:.2f}s)")  # fmt: skip
+
+    async def transform_object(
+        self, uri: str, body: bytes
+    ) -> tuple[bytes, list[dict[str, Any]], int]:
+        """The object's output, the records refused (for the dead letters) and how many."""
+        if not self.split:
+            if self.max_payload and len(body) > self.max_payload:
+                raise InvalidRequest(
+                    f"{uri} is {len(body)} bytes, more than MaxPayloadInMB allows; split it "
+                    "into records with split_type Line, or raise max_payload_in_mb"
+                )
+            answer = await self.invoke(body)
+            if isinstance(answer, RecordRefused):
+                raise RecordRefused(f"{uri}: the model server answered {answer.message}")
+            return answer, [], 1
+        lines = rec.split_lines(body)
+        try:
+            planned = list(rec.batches(lines, self.spec["batch_strategy"], self.max_payload))
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"{uri} {exc.message}") from None
+        results = await asyncio.gather(*(self.transform_batch(uri, b) for b in planned))
+        refused = [r for _, bad in results for r in bad]
+        parts = [part for part, _ in results]
+        if self.per_record:
+            kept = [line for part in parts for line in part]
+            out = b"\n".join(kept) + b"\n" if kept else b""
+        else:
+            out = b"".join(parts)
+        return out, refused, len(lines)
+
+    async def transform_batch(self, uri: str, batch: rec.Batch) -> tuple[Any, list[dict[str, Any]]]:
+        answer = await self.invoke(self.request_body(batch.records))
+        if not isinstance(answer, RecordRefused):
+            return self.assemble(batch.records, answer), []
+        # Find the records at fault: each one alone.
+        kept: list[bytes] = []
+        refused: list[dict[str, Any]] = []
+        raw = b""
+        for offset, record in enumerate(batch.records):
+            alone = await self.invoke(self.request_body([record]))
+            line = batch.first_line + offset
+            if isinstance(alone, RecordRefused):
+                if not self.spec.get("dead_letter_s3_path"):
+                    raise RecordRefused(
+                        f"{uri} line {line}: the model server answered {alone.message}",
+                        {"object": uri, "line": line},
+                    )
+                refused.append({"line": line, "record": record.decode("utf-8", "replace"),
+                                "reason": alone.message})  # fmt: skip
+                continue
+            if self.per_record:
+                kept += self.assemble([record], alone)
+            else:
+                raw += alone
+        return (kept if self.per_record else raw), refused
+
+    def request_body(self, records: list[bytes]) -> bytes:
+        if self.input_filter != "$":
+            records = [
+                rec.format_record(
+                    rec.apply_filter(self.input_filter, rec.parse_record(r, self.content_type)),
+                    self.content_type,
+                )
+                for r in records
+            ]
+        return b"\n".join(records) + b"\n"
+
+    def assemble(self, records: list[bytes], answer: bytes) -> Any:
+        """Per record: answers split, joined to their input and filtered; else the raw answer."""
+        if not self.per_record:
+            return answer
+        out = []
+        for record, one in zip(
+            records, rec.answers(answer, self.accept, len(records)), strict=True
+        ):
+            value = rec.join(record, one, self.content_type, self.accept) if self.join else one
+            if self.output_filter != "$":
+                kind = self.content_type if self.join else self.accept
+                value = rec.format_record(
+                    rec.apply_filter(self.output_filter, rec.parse_record(value, kind)), kind
+                )
+            out.append(value)
+        return out
+
+    async def invoke(self, body: bytes) -> bytes | RecordRefused:
+        async with self.slots:
+            response = await self.client.post(
+                next(self.urls),
+                content=body,
+                headers={"Content-Type": self.content_type, "Accept": self.accept},
+            )
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:500]
+            return RecordRefused(f"{response.status_code}: {message}")
+        return response.content
+
+    def write(self, relative: str, data: bytes, suffix: str, where: dict[str, Any] | str) -> str:
+        from modelyard.storage import parse_s3_uri
+
+        base = where["s3_output_path"] if isinstance(where, dict) else where
+        uri = f"{base.rstrip('/')}/{relative}{suffix}"
+        bucket, key = parse_s3_uri(uri)
+        self.store.put_object(bucket, key, data, content_type=self.accept)
+        return uri
+
+    def write_dead_letters(self, relative: str, refused: list[dict[str, Any]]) -> None:
+        self.progress.records_failed += len(refused)
+        lines = "".join(json.dumps(r) + "\n" for r in refused).encode()
+        self.write(relative, lines, ".failed", self.spec["dead_letter_s3_path"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def server_environ() -> dict[str, str]:
+    """The job's environment, less its token: the model server reports nothing itself."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "MODELYARD_JOB_TOKEN"}
