@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import math
 import statistics
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -363,7 +364,11 @@ class Search:
         # TPE, not GPSampler: that needs torch (an optional extra) and costs far more per ask.
         # Random start-up trials, fewer for a small budget; warm-start trials count towards them.
         startup = 10 if self.max_jobs is None else max(2, min(10, self.max_jobs // 3))
-        return TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
+        with warnings.catch_warnings():  # multivariate is "experimental" since Optuna 2.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return TPESampler(
+                seed=seed, n_startup_trials=startup, constant_liar=True, multivariate=True
+            )
 
     def report(self, number: int, step: int, value: float) -> bool:
         """Record the objective at a step; True when the trial should be stopped now."""

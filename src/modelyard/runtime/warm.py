@@ -24,11 +24,20 @@ from typing import Any
 
 
 def preload() -> None:
+    import importlib
+
     import httpx
 
     from modelyard.algorithms.registry import algorithm_names, get_algorithm
-    from modelyard.runtime import job, processing, training  # noqa: F401 - their dependencies
+    from modelyard.kinds import job_kinds
+    from modelyard.runtime import job  # noqa: F401 - its dependencies
     from modelyard.storage import open_store  # noqa: F401
+
+    # Every kind's declaration (pydantic schemas: ~80 ms to build) and runtime module, so a
+    # forked job finds its kind and code already imported.
+    for kind in job_kinds().values():
+        if kind.runtime is not None:
+            importlib.import_module(kind.runtime)
 
     # The first client imports its transport (httpcore, h11, ssl setup): 80 ms a job if left
     # to each child.
