@@ -129,10 +129,11 @@ class JobController(ControlLoop):
     def tick(self) -> None:
         with self.db.session() as session:
             used = 0
-            for job in self._active(session):
+            active = self._active(session)
+            for job in active:
                 if job.handle is not None and self._watch(session, job):
                     used += job.cpus
-            for job in self._active(session):
+            for job in active:  # the watch above ends only jobs with a process, not these
                 if job_kind(job.kind).runtime is None:
                     self._drive(session, job)
             session.flush()

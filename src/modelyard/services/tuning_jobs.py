@@ -244,8 +244,17 @@ class TuningLogic(KindLogic):
         live = self.live(session, job)
         search, spec = live.search, job.spec
         metric = spec["objective"]["metric_name"]
-        trials = {trial_number(job.name, t.name): t for t in trials_of(session, job.name)}
         running_records = {r.number for r in search.trials if r.state == "Running"}
+        # Every trial's status, but whole rows only of those still running or just ended:
+        # a pass must not cost more as the tuning job's trials add up.
+        statuses = trial_statuses(session, job.name)
+        trials = {
+            trial_number(job.name, t.name): t
+            for t in trials_named(session, job.name, [
+                trial_name(job.name, n) for n, status in statuses.items()
+                if status not in TERMINAL_STATUSES or n in running_records
+            ])
+        }  # fmt: skip
         for number in sorted(running_records):
             trial = trials.get(number)
             if trial is not None and trial.status in TERMINAL_STATUSES:
@@ -265,9 +274,10 @@ class TuningLogic(KindLogic):
                 if asked is None:
                     break
                 active.append(self._start_trial(jobs, session, job, *asked))
+                statuses[asked[0]] = "InProgress"
             if not active:
                 reason = "the strategy has nothing left to try"
-        job.result = self._summary(job, search, trials, live, reason)
+        job.result = self._summary(job, search, statuses, live, reason)
         if not active and (job.status == "Stopping" or reason):
             self._end(job, search, reason)
 
@@ -345,13 +355,12 @@ class TuningLogic(KindLogic):
         return trial
 
     def _summary(
-        self, job: Job, search: Search, trials: dict[int, Job], live: Live, reason: str | None
+        self, job: Job, search: Search, statuses: dict[int, str], live: Live, reason: str | None
     ) -> dict[str, Any]:
         counters = TrainingJobStatusCounters()
         objectives = ObjectiveStatusCounters()
         for record in search.trials:
-            trial = trials.get(record.number)
-            status = trial.status if trial is not None else "InProgress"
+            status = statuses.get(record.number, "InProgress")
             if status in ("InProgress", "Stopping"):
                 counters.in_progress += 1
                 objectives.pending += 1
@@ -477,6 +486,18 @@ class TuningLogic(KindLogic):
         key = {"CreationTime": "creation_time", "Name": "training_job_name",
                "Status": "training_job_status"}[sort_by]  # fmt: skip
         return sorted(summaries, key=lambda s: getattr(s, key), reverse=order == "Descending")
+
+
+def trial_statuses(session: Session, tuning_job: str) -> dict[int, str]:
+    rows = session.execute(select(Job.name, Job.status).where(Job.parent == tuning_job))
+    return {trial_number(tuning_job, name): status for name, status in rows}
+
+
+def trials_named(session: Session, tuning_job: str, names: list[str]) -> list[Job]:
+    if not names:
+        return []
+    query = select(Job).where(Job.parent == tuning_job, Job.name.in_(names)).order_by(Job.id)
+    return list(session.scalars(query))
 
 
 def trial_request(spec: dict[str, Any], name: str, tuned: dict[str, str]) -> tuple[JobKind, Any]:
