@@ -48,6 +48,7 @@ def test_sdk_example_runs(
     assert result.stdout.count("'score'") == 6  # 3 rows from the trained, 3 from the tuned
     assert "TrainingJobName" in result.stdout  # the tuning job's analytics
     assert "'auc'" in result.stdout and "'mean'" in result.stdout  # evaluation, cross-validation
+    assert "test.csv.out']" in result.stdout  # the batch transform's output
     report = (tmp_path / "report.html").read_text()
     assert report.startswith("<!DOCTYPE html>") and "<svg" in report
 
