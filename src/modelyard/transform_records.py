@@ -34,10 +34,13 @@ def is_json(content_type: str | None) -> bool:
 @dataclass(frozen=True)
 class Batch:
     first_line: int  # 1-based line of the object where its first record is
-    records: list[bytes]
+    records: list[bytes]  # or, when raw, one chunk of whole lines cut from the object
+    raw: bool = False
 
     @property
     def body(self) -> bytes:
+        if self.raw:
+            return self.records[0]
         return b"\n".join(self.records) + b"\n" if self.records else b""
 
 
@@ -65,6 +68,33 @@ def batches(records: list[bytes], strategy: str, max_payload_bytes: int) -> Iter
         size += len(record) + 1
     if current:
         yield Batch(start + 1, current)
+
+
+def chunks(body: bytes, max_payload_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """(first line, bytes) of consecutive whole lines up to max_payload_bytes each (0: all):
+    MultiRecord's batches cut straight from the object, without splitting it into records."""
+    start, line, size = 0, 1, len(body)
+    while start < size:
+        end = size
+        if max_payload_bytes and size - start > max_payload_bytes:
+            end = body.rfind(b"\n", start, start + max_payload_bytes) + 1
+            if end <= start:
+                raise InvalidRequest(
+                    f"line {line} is more than MaxPayloadInMB allows ({max_payload_bytes} bytes)",
+                    {"line": line},
+                )
+        chunk = body[start:end]
+        yield line, chunk
+        line += chunk.count(b"\n")
+        start = end
+
+
+def has_blank_lines(body: bytes) -> bool:
+    return body.startswith((b"\n", b"\r")) or b"\n\n" in body or b"\n\r\n" in body
+
+
+def count_lines(body: bytes) -> int:
+    return body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
 
 
 @cache

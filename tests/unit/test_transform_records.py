@@ -13,7 +13,10 @@ from modelyard.transform_records import (
     apply_filter,
     batches,
     check_filter,
+    chunks,
+    count_lines,
     format_record,
+    has_blank_lines,
     join,
     parse_record,
     split_lines,
@@ -72,3 +75,18 @@ def test_join_source_input_appends_csv_answers_and_nests_json_ones() -> None:
     assert json.loads(joined) == {"id": 1, "SageMakerOutput": {"score": 0.9}}
     joined = join(b"[1, 2]", b'{"score":0.9}', "application/jsonlines", "application/json")
     assert json.loads(joined) == {"SageMakerInput": [1, 2], "SageMakerOutput": {"score": 0.9}}
+
+
+def test_chunks_are_whole_lines_within_the_payload_and_know_their_first_line() -> None:
+    body = b"".join(b"%d,0.5\n" % i for i in range(100))
+    cut = list(chunks(body, 64))
+    assert b"".join(c for _, c in cut) == body
+    assert all(len(c) <= 64 and c.endswith(b"\n") for _, c in cut)
+    firsts = [line for line, _ in cut]
+    assert firsts[0] == 1
+    assert all(int(c.split(b",")[0]) + 1 == line for line, c in cut)  # line k holds row k - 1
+    assert list(chunks(body, 0)) == [(1, body)]
+    assert count_lines(body) == 100 and count_lines(b"1\n2") == 2
+    assert has_blank_lines(b"1\n\n2\n") and not has_blank_lines(body)
+    with pytest.raises(InvalidRequest, match="line 2 is more than MaxPayloadInMB"):
+        list(chunks(b"1\n" + b"9" * 100 + b"\n", 50))

@@ -73,11 +73,14 @@ def run_job(
     servers = [ModelServer(layout, spec, i) for i in range(count)]
     try:
         reporter.status("Starting", f"Starting {count} model server(s)")
-        for server in servers:
-            server.wait_ready()
-        log(f"{count} model server(s) ready: {', '.join(s.url for s in servers)}")
-        reporter.status("Training", "Transforming")  # the phase SageMaker calls InProgress
-        asyncio.run(Transformer(spec, store, servers, progress, reporter, log).run(keys))
+
+        def ready() -> None:
+            for server in servers:
+                server.wait_ready()
+            log(f"{count} model server(s) ready: {', '.join(s.url for s in servers)}")
+            reporter.status("Training", "Transforming")  # the phase SageMaker calls InProgress
+
+        asyncio.run(Transformer(spec, store, servers, progress, reporter, log).run(keys, ready))
     finally:
         for server in servers:
             server.stop()
@@ -188,21 +191,31 @@ class Transformer:
         self.output_filter = processing["output_filter"]
         self.join = processing["join_source"] == "Input"
         # Answers are taken apart record by record only when something needs them so.
-        self.per_record = self.split and (
-            self.join or self.output_filter != "$" or output["assemble_with"] == "Line"
-        )
+        self.per_record = self.split and (self.join or self.output_filter != "$")
+        self.lines = output["assemble_with"] == "Line"
         self.urls = itertools.cycle([f"{s.url}/invocations" for s in servers])
         self.slots = asyncio.Semaphore(len(servers) * int(spec["max_concurrent_transforms"]))
         self.max_payload = int(spec["max_payload_in_mb"]) * 1024 * 1024
 
-    async def run(self, keys: list[tuple[str, str, str]]) -> None:
+    async def run(self, keys: list[tuple[str, str, str]], ready: Callable[[], None]) -> None:
+        """Transform every object; the next one is read while this one is transformed, the
+        first while the model servers start (`ready` waits for them)."""
+
+        def fetch(index: int) -> asyncio.Future[bytes]:
+            bucket, key, _ = keys[index]
+            return asyncio.ensure_future(asyncio.to_thread(self.store.get_bytes, bucket, key))
+
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, limits=limits) as client:
             self.client = client
-            for bucket, key, relative in keys:
+            pending = fetch(0)
+            await asyncio.to_thread(ready)
+            for index, (bucket, key, relative) in enumerate(keys):
                 started = time.monotonic()
                 uri = f"s3://{bucket}/{key}"
-                body = self.store.get_bytes(bucket, key)
+                body = await pending
+                if index + 1 < len(keys):
+                    pending = fetch(index + 1)
                 out, refused, count = await self.transform_object(uri, body)
                 target = self.write(relative, out, ".out", self.spec["transform_output"])
                 if refused:
@@ -229,9 +242,17 @@ class Transformer:
             if isinstance(answer, RecordRefused):
                 raise RecordRefused(f"{uri}: the model server answered {answer.message}")
             return answer, [], 1
-        lines = rec.split_lines(body)
         try:
-            planned = list(rec.batches(lines, self.spec["batch_strategy"], self.max_payload))
+            if self.raw_chunks(body):
+                count = rec.count_lines(body)
+                planned = [
+                    rec.Batch(line, [chunk], raw=True)
+                    for line, chunk in rec.chunks(body, self.max_payload)
+                ]
+            else:
+                lines = rec.split_lines(body)
+                count = len(lines)
+                planned = list(rec.batches(lines, self.spec["batch_strategy"], self.max_payload))
         except InvalidRequest as exc:
             raise InvalidRequest(f"{uri} {exc.message}") from None
         results = await asyncio.gather(*(self.transform_batch(uri, b) for b in planned))
@@ -240,15 +261,29 @@ class Transformer:
         if self.per_record:
             kept = [line for part in parts for line in part]
             out = b"\n".join(kept) + b"\n" if kept else b""
+        elif self.lines:  # each answer on lines of its own
+            out = b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts if p)
         else:
             out = b"".join(parts)
-        return out, refused, len(lines)
+        return out, refused, count
+
+    def raw_chunks(self, body: bytes) -> bool:
+        """MultiRecord batches can be cut from the object as they are, whole lines, when no
+        record needs looking at: no filter, no join, no blank line to drop."""
+        return (
+            self.spec["batch_strategy"] == "MultiRecord"
+            and not self.per_record
+            and self.input_filter == "$"
+            and not rec.has_blank_lines(body)
+        )
 
     async def transform_batch(self, uri: str, batch: rec.Batch) -> tuple[Any, list[dict[str, Any]]]:
-        answer = await self.invoke(self.request_body(batch.records))
+        answer = await self.invoke(batch.body if batch.raw else self.request_body(batch.records))
         if not isinstance(answer, RecordRefused):
             return self.assemble(batch.records, answer), []
-        # Find the records at fault: each one alone.
+        # Find the records at fault: each one alone (a raw chunk taken apart first).
+        if batch.raw:
+            batch = rec.Batch(batch.first_line, rec.split_lines(batch.body))
         kept: list[bytes] = []
         refused: list[dict[str, Any]] = []
         raw = b""
@@ -267,7 +302,7 @@ class Transformer:
             if self.per_record:
                 kept += self.assemble([record], alone)
             else:
-                raw += alone
+                raw += alone if not self.lines or alone.endswith(b"\n") else alone + b"\n"
         return (kept if self.per_record else raw), refused
 
     def request_body(self, records: list[bytes]) -> bytes:
