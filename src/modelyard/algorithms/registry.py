@@ -96,18 +96,24 @@ def _resolve(name: str, target: str) -> Algorithm:
     return obj
 
 
-def get_algorithm(name: str) -> Algorithm:
-    """The algorithm registered under `name`; NotFound (listing the known names) if none."""
-    with _lock:
-        if name in _loaded:
-            return _loaded[name]
+def require_known(name: str) -> None:
+    """NotFound (listing the known names) unless an algorithm is registered as `name`;
+    imports none of them, so the control plane can check a name without loading xgboost."""
     targets = _targets()
     if name not in targets:
         raise NotFound(
             f"unknown algorithm {name!r}; known algorithms: {', '.join(sorted(targets))}",
             {"algorithm": name, "known": sorted(targets)},
         )
-    algorithm = _resolve(name, targets[name])
+
+
+def get_algorithm(name: str) -> Algorithm:
+    """The algorithm registered under `name`; NotFound (listing the known names) if none."""
+    with _lock:
+        if name in _loaded:
+            return _loaded[name]
+    require_known(name)
+    algorithm = _resolve(name, _targets()[name])
     with _lock:
         return _loaded.setdefault(name, algorithm)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from modelyard.algorithms.registry import get_algorithm
+from modelyard.algorithms.registry import require_known
 from modelyard.errors import Conflict, InvalidRequest, NotFound
 from modelyard.names import validate_name
 from modelyard.schemas.common import Page
@@ -50,8 +50,8 @@ class Models:
                 {"field": "algorithm"},
             )
         if request.algorithm is not None:
-            try:
-                get_algorithm(request.algorithm)
+            try:  # the name only: the model server loads the algorithm, not the control plane
+                require_known(request.algorithm)
             except NotFound as exc:
                 raise InvalidRequest(exc.message, {"field": "algorithm"}) from None
         elif request.framework not in SERVING_FRAMEWORKS:
