@@ -17,7 +17,7 @@ import pytest
 
 import modelyard as my
 from modelyard.errors import InvalidRequest, UnexpectedStatusException
-from tests.support import RunningServer
+from tests.support import RunningServer, wait_for
 
 FOLD_SCRIPT = str(Path(__file__).parent / "scripts" / "cross_validation" / "fold.py")
 OBJECTIVE_SCRIPT = str(Path(__file__).parent / "scripts" / "tuning" / "objective.py")
@@ -159,8 +159,6 @@ def test_stopping_a_cross_validation_job_stops_its_folds(
     job = estimator.cross_validate(
         {"train": header_csv(labelled["uri"])}, folds=2, job_name="cv-stop", wait=False
     )
-    from tests.support import wait_for
-
     wait_for(
         lambda: (
             len(job.folds()) == 2

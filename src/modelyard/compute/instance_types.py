@@ -37,3 +37,8 @@ def cpus_for(instance_type: str, machine_cpus: int) -> int:
         "'local:N' (N CPUs) or a SageMaker name such as 'ml.m5.xlarge'",
         {"field": "instance_type", "value": instance_type},
     )
+
+
+def job_cpus(instance_type: str, instance_count: int, machine_cpus: int) -> int:
+    """The CPU slots a job's instances take together, at most the machine's."""
+    return min(machine_cpus, cpus_for(instance_type, machine_cpus) * instance_count)

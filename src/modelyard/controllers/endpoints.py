@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from modelyard.compute.executor import Executor, Handle, Launch
-from modelyard.controllers.jobs import log_tail
 from modelyard.controllers.loop import ControlLoop
 from modelyard.controllers.routing import Address, RoutingTable
+from modelyard.runtime.layout import log_tail
 from modelyard.settings import Settings
 from modelyard.store import Database
 from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance, Model

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from modelyard.compute.executor import Executor, Handle, Launch
 from modelyard.controllers.loop import ControlLoop
 from modelyard.kinds import job_kind
-from modelyard.runtime.layout import JobLayout, write_json
+from modelyard.runtime.layout import JobLayout, log_tail, write_json
 from modelyard.services import auth
 from modelyard.services.jobs import (
     Jobs,
@@ -39,8 +39,6 @@ from modelyard.store import Database
 from modelyard.store.models import Job, utcnow
 
 logger = logging.getLogger("modelyard.jobs")
-
-LOG_TAIL_LINES = 10
 
 
 def launcher_environment() -> dict[str, str]:
@@ -62,17 +60,6 @@ def job_environment(job: Job, token: str, control_url: str) -> dict[str, str]:
         }
     )
     return env
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 8192))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 class JobController(ControlLoop):

@@ -16,21 +16,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from modelyard import transform_records as rec
 from modelyard.errors import InvalidRequest, ModelyardError
-from modelyard.runtime.layout import JobLayout
+from modelyard.runtime.layout import JobLayout, log_tail
 from modelyard.runtime.reporter import Reporter
+from modelyard.runtime.script_mode import free_port
 
 START_TIMEOUT_SECONDS = 180.0
 REQUEST_TIMEOUT_SECONDS = 600.0
@@ -151,7 +151,7 @@ class ModelServer:
             if self.process.poll() is not None:
                 raise ModelyardError(
                     f"the model server exited with code {self.process.returncode} before it "
-                    f"answered; its last lines:\n{tail(self.log_path)}"
+                    f"answered; its last lines:\n{log_tail(self.log_path, 15)}"
                 )
             try:
                 if httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 200:
@@ -217,7 +217,9 @@ class Transformer:
                 if index + 1 < len(keys):
                     pending = fetch(index + 1)
                 out, refused, count = await self.transform_object(uri, body)
-                target = self.write(relative, out, ".out", self.spec["transform_output"])
+                target = self.write(
+                    relative, out, ".out", self.spec["transform_output"]["s3_output_path"]
+                )
                 if refused:
                     self.write_dead_letters(relative, refused)
                 self.progress.objects_done += 1
@@ -348,10 +350,9 @@ class Transformer:
             return RecordRefused(f"{response.status_code}: {message}")
         return response.content
 
-    def write(self, relative: str, data: bytes, suffix: str, where: dict[str, Any] | str) -> str:
+    def write(self, relative: str, data: bytes, suffix: str, base: str) -> str:
         from modelyard.storage import parse_s3_uri
 
-        base = where["s3_output_path"] if isinstance(where, dict) else where
         uri = f"{base.rstrip('/')}/{relative}{suffix}"
         bucket, key = parse_s3_uri(uri)
         self.store.put_object(bucket, key, data, content_type=self.accept)
@@ -363,21 +364,6 @@ class Transformer:
         self.write(relative, lines, ".failed", self.spec["dead_letter_s3_path"])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 def server_environ() -> dict[str, str]:
     """The job's environment, less its token: the model server reports nothing itself."""
-    import os
-
     return {k: v for k, v in os.environ.items() if k != "MODELYARD_JOB_TOKEN"}

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelyard.compute.instance_types import cpus_for
+from modelyard.compute.instance_types import job_cpus
 from modelyard.errors import InvalidRequest
 from modelyard.kinds.evaluation import (
     CreateEvaluationJob,
@@ -21,7 +21,7 @@ from modelyard.kinds.evaluation import (
 )
 from modelyard.schemas.training import Channel
 from modelyard.services.jobs import Jobs, KindLogic, NewJob
-from modelyard.services.training_jobs import LOGIC as TRAINING
+from modelyard.services.stored import require_bucket, require_input
 from modelyard.store.models import Job, Model
 
 # The names `modelyard.evaluation` uses, for SageMaker Autopilot's.
@@ -43,9 +43,9 @@ class EvaluationLogic(KindLogic):
         with jobs.db.session() as session:
             source = self._source(session, request)
         test = Channel(channel="test", uri=request.test_data, content_type=request.content_type)
-        TRAINING._check_channels(jobs.store, [test], ("test",), ())
+        require_input(jobs.store, test)
         base = request.output_path or source["model_artifact"].rsplit("/", 1)[0] + "/evaluation"
-        TRAINING._check_output_path(jobs.store, base)
+        require_bucket(jobs.store, "output_path", base)
         problem = request.problem_type
         return NewJob(
             name=request.name,
@@ -59,9 +59,7 @@ class EvaluationLogic(KindLogic):
                 "output_prefix": f"{base.rstrip('/')}/{request.name}",
             },
             instance_type=request.instance_type,
-            cpus=min(
-                jobs.settings.cpu_slots, cpus_for(request.instance_type, jobs.settings.cpu_slots)
-            ),
+            cpus=job_cpus(request.instance_type, 1, jobs.settings.cpu_slots),
             max_runtime_seconds=request.max_runtime_seconds,
             tags=request.tags,
             parent=source["training_job_name"],  # so its description lists this evaluation

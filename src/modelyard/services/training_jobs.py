@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from modelyard.algorithms.registry import get_algorithm
-from modelyard.compute.instance_types import cpus_for
+from modelyard.compute.instance_types import job_cpus
 from modelyard.errors import InvalidRequest, NotFound
 from modelyard.names import validate_name
 from modelyard.schemas.training import (
@@ -26,7 +26,7 @@ from modelyard.schemas.training import (
 )
 from modelyard.services.frameworks import installed_version, version_note
 from modelyard.services.jobs import Jobs, KindLogic, NewJob, children_of
-from modelyard.services.stored import require_object
+from modelyard.services.stored import require_bucket, require_input, require_object
 from modelyard.storage import ObjectStore, parse_s3_uri
 from modelyard.store.models import Job
 
@@ -41,10 +41,7 @@ class TrainingLogic(KindLogic):
                 "(entry_point and source_dir of your own code)",
                 {"field": "algorithm"},
             )
-        cpus = min(
-            jobs.settings.cpu_slots,
-            cpus_for(request.instance_type, jobs.settings.cpu_slots) * request.instance_count,
-        )
+        cpus = job_cpus(request.instance_type, request.instance_count, jobs.settings.cpu_slots)
         for definition in request.metric_definitions:
             check_metric_regex(definition.name, definition.regex)
         if request.algorithm is not None:
@@ -69,7 +66,7 @@ class TrainingLogic(KindLogic):
             algorithm_name = None
 
         output_path = (request.output_path or f"s3://{jobs.default_bucket}").rstrip("/")
-        self._check_output_path(store, output_path)
+        require_bucket(store, "output_path", output_path)
         return NewJob(
             name=request.name,
             spec={
@@ -151,41 +148,7 @@ class TrainingLogic(KindLogic):
                 {"field": "inputs"},
             )
         for channel in inputs:
-            self._check_input_exists(store, channel)
-
-    def _check_input_exists(self, store: ObjectStore, channel: Channel) -> None:
-        uri = channel.uri
-        if uri.startswith("file://"):
-            if not Path(uri[len("file://") :]).exists():
-                raise InvalidRequest(
-                    f"channel {channel.channel!r}: {uri} does not exist",
-                    {"field": "inputs", "channel": channel.channel},
-                )
-            return
-        if not uri.startswith("s3://"):
-            raise InvalidRequest(
-                f"channel {channel.channel!r}: {uri!r} is not an s3:// or file:// URI",
-                {"field": "inputs", "channel": channel.channel},
-            )
-        bucket, key = parse_s3_uri(uri)
-        if not store.bucket_exists(bucket):
-            raise InvalidRequest(
-                f"channel {channel.channel!r}: bucket {bucket!r} does not exist",
-                {"field": "inputs", "channel": channel.channel},
-            )
-        page = store.list_objects(bucket, prefix=key, max_keys=1)
-        if not page.objects:
-            raise InvalidRequest(
-                f"channel {channel.channel!r}: nothing stored at {uri}",
-                {"field": "inputs", "channel": channel.channel},
-            )
-
-    def _check_output_path(self, store: ObjectStore, output_path: str) -> None:
-        bucket, _ = parse_s3_uri(output_path)
-        if not store.bucket_exists(bucket):
-            raise InvalidRequest(
-                f"output_path: bucket {bucket!r} does not exist", {"field": "output_path"}
-            )
+            require_input(store, channel)
 
     def describe(self, job: Job) -> TrainingJobDescription:
         return to_description(job)

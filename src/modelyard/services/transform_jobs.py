@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelyard.compute.instance_types import cpus_for
+from modelyard.compute.instance_types import job_cpus
 from modelyard.errors import InvalidRequest
 from modelyard.kinds.transform import (
     CreateTransformJob,
@@ -18,7 +18,7 @@ from modelyard.kinds.transform import (
 )
 from modelyard.schemas.training import Channel
 from modelyard.services.jobs import Jobs, KindLogic, NewJob, latest_metrics
-from modelyard.services.training_jobs import LOGIC as TRAINING
+from modelyard.services.stored import require_bucket, require_input
 from modelyard.store.models import Job, Model
 from modelyard.transform_records import check_filter
 
@@ -44,13 +44,14 @@ class TransformLogic(KindLogic):
                 "environment": model.environment,
             }
         source = request.transform_input
-        TRAINING._check_input_exists(
+        require_input(
             jobs.store,
             Channel(channel="input", uri=source.s3_uri, content_type=source.content_type),
         )
-        TRAINING._check_output_path(jobs.store, request.transform_output.s3_output_path)
+        output = request.transform_output.s3_output_path
+        require_bucket(jobs.store, "transform_output.s3_output_path", output)
         if request.dead_letter_s3_path is not None:
-            TRAINING._check_output_path(jobs.store, request.dead_letter_s3_path)
+            require_bucket(jobs.store, "dead_letter_s3_path", request.dead_letter_s3_path)
         processing = request.data_processing
         check_filter(processing.input_filter, "data_processing.input_filter")
         check_filter(processing.output_filter, "data_processing.output_filter")
@@ -69,7 +70,7 @@ class TransformLogic(KindLogic):
             spec={**request.model_dump(exclude={"name", "tags", "environment"}), "model": served},
             instance_type=resources.instance_type,
             instance_count=resources.instance_count,
-            cpus=min(slots, cpus_for(resources.instance_type, slots) * resources.instance_count),
+            cpus=job_cpus(resources.instance_type, resources.instance_count, slots),
             max_runtime_seconds=request.max_runtime_seconds,
             environment=request.environment,
             tags=request.tags,
