@@ -318,6 +318,10 @@ class Search:
     def trials(self) -> list[TrialRecord]:
         return [replace(r, intermediate=dict(r.intermediate)) for r in self._records.values()]
 
+    def states(self) -> dict[int, str]:
+        """Each trial's state by number, without copying the records (read every pass)."""
+        return {number: r.state for number, r in self._records.items()}
+
     def _optuna_values(self, hyperparameters: Mapping[str, object]) -> dict[str, Any] | None:
         values = {n: p.from_string(hyperparameters.get(n)) for n, p in self._params.items()}
         return None if any(v is None for v in values.values()) else values

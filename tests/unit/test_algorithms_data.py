@@ -151,7 +151,7 @@ def test_non_numeric_cell_names_file_column_and_line(tmp_path: Path) -> None:
     assert "line 3" in message and "header" not in message
     assert info.value.details["column"] == 2 and info.value.details["line"] == 3
 
-    write(tmp_path / "h" / "a.csv", "label,x\n1,2\n")
+    write(tmp_path / "h" / "a.csv", "label,2\n1,2\n")  # only the label cell is text
     with pytest.raises(InvalidRequest, match=r"column 1 \(the label\), line 1.*header=present"):
         read_channel(tmp_path / "h", CSV)
     write(tmp_path / "n" / "a.csv", "y,x\n1,2\n0,oops\n")

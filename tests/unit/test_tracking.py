@@ -215,3 +215,30 @@ def test_at_exit_an_unreachable_control_plane_is_waited_for_boundedly_and_never_
     assert result.stdout == "script done\n"
     assert "did not answer within 1s of exit" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_status_changes_are_stamped_when_they_happen_and_travel_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job's statuses never wait on the control plane: they queue with their own times and
+    go, with the metrics logged meanwhile, in one request."""
+    monkeypatch.setattr(reporter_module, "FLUSH_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(reporter_module, "COALESCE_SECONDS", 3600.0)  # only close() sends
+    peer = ControlPlane()
+    try:
+        reporter = reporter_module.Reporter(peer.url, "quick-job", "job-token")
+        reporter.status("Downloading", "Downloading input data")
+        reporter.status("Training", "Training in progress")
+        reporter.metric("score", 0.75)
+        reporter.status("Uploading", "Uploading generated training model")
+        assert peer.requests == []  # none of it waited for a round trip
+        reporter.close()
+    finally:
+        peer.close()
+    [(path, _, body)] = peer.requests
+    assert path == "/api/v1/training-jobs/quick-job/report"
+    statuses = body["statuses"]
+    assert [s["secondary_status"] for s in statuses] == ["Downloading", "Training", "Uploading"]
+    stamps = [s["timestamp"] for s in statuses]
+    assert stamps == sorted(stamps) and all(stamps)
+    assert [(m["name"], m["value"]) for m in body["metrics"]] == [("score", 0.75)]

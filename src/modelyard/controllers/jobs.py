@@ -40,6 +40,8 @@ from modelyard.store.models import Job, utcnow
 
 logger = logging.getLogger("modelyard.jobs")
 
+ACTIVE_STATUSES = ("InProgress", "Stopping")
+
 
 def launcher_environment() -> dict[str, str]:
     """The machine's environment minus every modelyard setting (the token, database URL...)."""
@@ -117,14 +119,23 @@ class JobController(ControlLoop):
         with self.db.session() as session:
             used = 0
             active = self._active(session)
+            children: dict[str, list[Job]] = {}
             for job in active:
+                if job.parent is not None:
+                    children.setdefault(job.parent, []).append(job)
                 if job.handle is not None and self._watch(session, job):
                     used += job.cpus
             for job in active:  # the watch above ends only jobs with a process, not these
-                if job_kind(job.kind).runtime is None:
-                    self._drive(session, job)
+                if job_kind(job.kind).runtime is None and job.status in ACTIVE_STATUSES:
+                    self._drive(session, job, children.get(job.name, []))
             session.flush()
-            for job in self._active(session):
+            # What the drives just started queues behind what was waiting, in creation order.
+            known = {id(job) for job in active}
+            loaded = session.identity_map.values()
+            started = [o for o in loaded if isinstance(o, Job) and id(o) not in known]
+            for job in sorted([*active, *started], key=lambda j: j.id):
+                if job.status not in ACTIVE_STATUSES:
+                    continue
                 if job.handle is not None or job_kind(job.kind).runtime is None:
                     continue
                 if job.status == "Stopping":
@@ -141,26 +152,21 @@ class JobController(ControlLoop):
 
     @staticmethod
     def _active(session: Session) -> list[Job]:
-        return list(
-            session.scalars(
-                select(Job)
-                .where(Job.status.in_(("InProgress", "Stopping")))
-                .options(selectinload(Job.transitions))
-                .order_by(Job.id)
-            )
-        )
+        # The rows alone: a job's transitions load when the pass changes its status.
+        query = select(Job).where(Job.status.in_(ACTIVE_STATUSES)).order_by(Job.id)
+        return list(session.scalars(query))
 
     @property
     def interval(self) -> float:  # type: ignore[override]
         """Tick often while jobs run; process exits and new jobs wake the loop anyway."""
         return 0.5 if self._handles else 2.0
 
-    def _drive(self, session: Session, job: Job) -> None:
+    def _drive(self, session: Session, job: Job, children: list[Job]) -> None:
         logic = kind_logic(job.kind)
         try:
             if job.status == "Stopping":
                 logic.stopping(self.jobs, session, job)
-            logic.drive(self.jobs, session, job)
+            logic.drive(self.jobs, session, job, children)
         except Exception as exc:  # noqa: BLE001 - one broken job must not stop the others
             logger.exception("driving %s %s failed", job.kind, job.name)
             job.status = "Failed"
@@ -202,7 +208,7 @@ class JobController(ControlLoop):
         if work_dir.exists():
             shutil.rmtree(work_dir)
         layout = JobLayout(work_dir)
-        layout.create()
+        work_dir.mkdir(parents=True)  # the job process lays out the rest of it
         token = auth.new_token()
         write_json(
             layout.spec_file,
@@ -282,8 +288,7 @@ class JobController(ControlLoop):
             close_transitions(job, "Failed", f"{noun.capitalize()} failed")
         job.ended_at = utcnow()
         job.final_metrics = final_metrics(session, job)
-        if job.parent is not None:
-            self.wake()  # its parent (a tuning job) has a result to collect
+        # A parent (a tuning job) collects the result later in the same pass: no wake needed.
 
 
 def final_metrics(session: Session, job: Job) -> dict[str, dict[str, object]]:

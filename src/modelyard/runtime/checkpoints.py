@@ -20,13 +20,14 @@ class CheckpointSync:
     def __init__(
         self, uri: str, local_dir: Path, storage_url: str, log: Callable[[str], None]
     ) -> None:
-        from modelyard.storage import open_store, parse_s3_uri
+        from modelyard.runtime.store import job_store
+        from modelyard.storage import parse_s3_uri
 
         self.uri = uri.rstrip("/")
         self.bucket, prefix = parse_s3_uri(self.uri)
         self.prefix = prefix.rstrip("/")
         self.local_dir = local_dir
-        self.store = open_store(storage_url)
+        self.store = job_store(storage_url)
         self.log = log
         self._seen: dict[Path, tuple[float, int]] = {}
         self._lock = threading.Lock()

@@ -189,9 +189,10 @@ def read_answers(problem: str, records: list[dict[str, Any]]) -> tuple[Any, Any]
 
 
 def upload(spec: dict[str, Any], files: dict[str, tuple[str, str]]) -> dict[str, str]:
-    from modelyard.storage import open_store, parse_s3_uri
+    from modelyard.runtime.store import job_store
+    from modelyard.storage import parse_s3_uri
 
-    store = open_store(spec["storage_url"])
+    store = job_store(spec["storage_url"])
     uris = {}
     for name, (text, content_type) in files.items():
         uri = f"{spec['output_prefix']}/{name}"

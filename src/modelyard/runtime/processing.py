@@ -32,10 +32,11 @@ def map_argument(layout: JobLayout, argument: str) -> str:
 def run_job(
     layout: JobLayout, spec: dict[str, Any], reporter: Reporter, log: Callable[[str], None]
 ) -> dict[str, Any]:
-    from modelyard.storage import open_store, parse_s3_uri
+    from modelyard.runtime.store import job_store
+    from modelyard.storage import parse_s3_uri
 
     job, report_status = spec, reporter.status
-    store = open_store(spec["storage_url"])
+    store = job_store(spec["storage_url"])
     report_status("Downloading", "Downloading the inputs and the code")
     for item in job["inputs"]:
         files = store.materialize(item["source"], local_path(layout, item["destination"]))

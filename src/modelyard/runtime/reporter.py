@@ -1,8 +1,11 @@
 """How a job process tells the control plane what it is doing: over HTTP, with its own token.
 
-Metrics are buffered and sent in batches by a background thread so that a per-round metric
-costs the training loop an append, not a round trip. Every send is retried for a while, so a
-server restart in the middle of a job loses nothing.
+Nothing the job reports waits on the control plane. Metrics are buffered, status changes are
+queued with the time they happened, and one background thread sends whatever has piled up in
+a single request: shortly after a status change, otherwise every FLUSH_EVERY_SECONDS. So a
+per-round metric costs the training loop an append, and a short job's Downloading, Training
+and Uploading cost it nothing at all (they often travel together). Every send is retried for
+a while, so a server restart in the middle of a job loses nothing; `close()` sends the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ import httpx
 
 RETRY_FOR_SECONDS = 120.0
 FLUSH_EVERY_SECONDS = 1.0
+COALESCE_SECONDS = 0.05
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 class Reporter:
@@ -31,10 +39,12 @@ class Reporter:
         )
         self._path = f"/api/v1/training-jobs/{job_name}/report"
         self._buffer: list[dict[str, Any]] = []
+        self._statuses: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._flush_loop, name="metrics", daemon=True)
+        self._kick = threading.Event()
+        self._thread = threading.Thread(target=self._send_loop, name="reporter", daemon=True)
         self._thread.start()
 
     def metric(self, name: str, value: float, step: int | None = None) -> None:
@@ -47,67 +57,73 @@ class Reporter:
                 flush=True,
             )
             return
-        point = {
-            "name": name,
-            "value": float(value),
-            "step": step,
-            "timestamp": datetime.now(UTC).isoformat(),
-        }
+        point = {"name": name, "value": value, "step": step, "timestamp": now()}
         with self._lock:
             self._buffer.append(point)
 
     def status(self, secondary_status: str, message: str = "") -> None:
-        self._send(
-            {
-                "secondary_status": secondary_status,
-                "status_message": message,
-                "metrics": self._take(),
-            }
-        )
+        """Queue a status change (stamped now) and have it sent at once, without waiting."""
+        with self._lock:
+            self._statuses.append(
+                {"secondary_status": secondary_status, "status_message": message,
+                 "timestamp": now()}
+            )  # fmt: skip
+        self._kick.set()
 
     def flush(self) -> None:
-        points = self._take()
-        if points:
-            self._send({"metrics": points})
+        """Send everything queued now, in this thread."""
+        with self._send_lock:
+            body = self._take()
+            if body:
+                self._send(body)
 
     def close(self) -> None:
         self._stop.set()
+        self._kick.set()
         self._thread.join(timeout=5)
         self.flush()
         self._client.close()
 
-    def _take(self) -> list[dict[str, Any]]:
+    def _take(self) -> dict[str, Any]:
         with self._lock:
             points, self._buffer = self._buffer, []
-        return points
+            statuses, self._statuses = self._statuses, []
+        return {
+            **({"statuses": statuses} if statuses else {}),
+            **({"metrics": points} if points else {}),
+        }
 
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(FLUSH_EVERY_SECONDS):
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._kick.wait(FLUSH_EVERY_SECONDS):
+                # A status change rarely comes alone (Downloading, then Training a moment
+                # later): wait a little for what follows, to send it all in one request.
+                self._stop.wait(COALESCE_SECONDS)
+            self._kick.clear()
             self.flush()
 
     def _send(self, body: dict[str, Any]) -> None:
         deadline = time.monotonic() + RETRY_FOR_SECONDS
         delay = 0.2
-        with self._send_lock:
-            while True:
-                try:
-                    response = self._client.post(self._path, json=body)
-                    if response.status_code < 500:
-                        if response.status_code >= 400:
-                            print(
-                                f"[modelyard] report rejected: {response.text}",
-                                file=sys.stderr,
-                                flush=True,
-                            )
-                        return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    print(
-                        "[modelyard] could not reach the control plane; a report was dropped",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+        while True:
+            try:
+                response = self._client.post(self._path, json=body)
+                if response.status_code < 500:
+                    if response.status_code >= 400:
+                        print(
+                            f"[modelyard] report rejected: {response.text}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     return
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                print(
+                    "[modelyard] could not reach the control plane; a report was dropped",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

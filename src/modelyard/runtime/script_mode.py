@@ -138,13 +138,14 @@ def sm_environment(
 
 def fetch_source(layout: JobLayout, spec: dict[str, Any]) -> Path:
     """Download and unpack sourcedir.tar.gz into the job's code dir."""
-    from modelyard.storage import open_store, parse_s3_uri
+    from modelyard.runtime.store import job_store
+    from modelyard.storage import parse_s3_uri
 
     code_dir = layout.root / "code"
     code_dir.mkdir(parents=True, exist_ok=True)
     archive = layout.root / "sourcedir.tar.gz"
     bucket, key = parse_s3_uri(spec["script"]["source_dir"])
-    open_store(spec["storage_url"]).download_file(bucket, key, archive)
+    job_store(spec["storage_url"]).download_file(bucket, key, archive)
     with tarfile.open(archive) as tar:
         tar.extractall(code_dir, filter="data")
     return code_dir
@@ -327,6 +328,11 @@ class HostRun:
 def wait_all(runs: list[HostRun]) -> HostRun | None:
     """Wait for every host; the first that failed, after stopping the others (they would wait
     for it forever in a collective), or None when all succeeded."""
+    if len(runs) == 1:  # nothing to stop when it fails: just wait
+        run = runs[0]
+        run.code = run.process.wait()
+        run.reader.join()
+        return run if run.code != 0 else None
     pending = list(runs)
     failed: HostRun | None = None
     while pending:

@@ -59,9 +59,9 @@ def write_configs(layout: JobLayout, spec: dict[str, Any]) -> None:
 
 
 def fetch_channels(layout: JobLayout, spec: dict[str, Any]) -> dict[str, Path]:
-    from modelyard.storage import open_store
+    from modelyard.runtime.store import job_store
 
-    store = open_store(spec["storage_url"])
+    store = job_store(spec["storage_url"])
     channels: dict[str, Path] = {}
     for channel in spec["channels"]:
         dest = layout.channel_dir(channel["channel"])
@@ -113,7 +113,8 @@ def pack_and_upload(layout: JobLayout, spec: dict[str, Any], source: Path, name:
     """Pack a directory into <output_path>/<job>/output/<name> and upload it; its URI."""
     from zlib_ng import gzip_ng
 
-    from modelyard.storage import open_store, parse_s3_uri
+    from modelyard.runtime.store import job_store
+    from modelyard.storage import parse_s3_uri
 
     archive = layout.root / name
     # zlib-ng at level 1 writes plain gzip three times as fast as zlib does: a model of tens
@@ -127,7 +128,7 @@ def pack_and_upload(layout: JobLayout, spec: dict[str, Any], source: Path, name:
             tar.add(path, arcname=str(path.relative_to(source)), recursive=False)
     uri = f"{spec['output_path'].rstrip('/')}/{spec['name']}/output/{name}"
     bucket, key = parse_s3_uri(uri)
-    open_store(spec["storage_url"]).upload_file(
+    job_store(spec["storage_url"]).upload_file(
         archive, bucket, key, content_type="application/x-gzip"
     )
     log(f"{name}: {uri} ({archive.stat().st_size} bytes)")
@@ -200,8 +201,7 @@ def run_job(
         train_builtin(layout, spec, channels, reporter, preload)
     else:
         run_script(script_hosts(layout, spec, channels), spec, reporter.metric, log)
-    reporter.flush()
-    reporter.status("Uploading", "Uploading generated training model")
+    reporter.status("Uploading", "Uploading generated training model")  # the last metrics too
     model_uri = pack_and_upload(layout, spec, layout.model_dir, "model.tar.gz")
     if any(p.is_file() for p in layout.output_data_dir.rglob("*")):
         pack_and_upload(layout, spec, layout.output_data_dir, "output.tar.gz")

@@ -61,9 +61,9 @@ class Progress:
 def run_job(
     layout: JobLayout, spec: dict[str, Any], reporter: Reporter, log: Callable[[str], None]
 ) -> dict[str, Any]:
-    from modelyard.storage import open_store
+    from modelyard.runtime.store import job_store
 
-    store = open_store(spec["storage_url"])
+    store = job_store(spec["storage_url"])
     reporter.status("Downloading", "Listing the input objects")
     keys = input_keys(store, spec["transform_input"]["s3_uri"])
     progress = Progress(objects=len(keys))

@@ -147,12 +147,30 @@ class MetricPointIn(Strict):
     timestamp: datetime | None = None
 
 
+class StatusReport(Strict):
+    secondary_status: str
+    status_message: str = ""
+    timestamp: datetime | None = Field(
+        default=None, description="When the job entered the status; the server's now if unset."
+    )
+
+
 class JobReport(Strict):
-    """What a job process reports about itself (with its own job token)."""
+    """What a job process reports about itself (with its own job token): the secondary
+    statuses it entered since its last report, in order, and metric points."""
 
     secondary_status: str | None = None
     status_message: str = ""
+    statuses: list[StatusReport] = Field(default=[], max_length=64)
     metrics: list[MetricPointIn] = []
+
+    def status_changes(self) -> list[StatusReport]:
+        single = (
+            [StatusReport(secondary_status=self.secondary_status,
+                          status_message=self.status_message)]
+            if self.secondary_status is not None else []
+        )  # fmt: skip
+        return [*self.statuses, *single]
 
 
 class MetricPointOut(Strict):

@@ -9,6 +9,7 @@ training job's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from statistics import fmean, pstdev
 from typing import Any
 
@@ -97,7 +98,8 @@ class CrossValidationLogic(KindLogic):
         )
 
     # -- driving --------------------------------------------------------------------------
-    def drive(self, jobs: Jobs, session: Session, job: Job) -> None:
+    def drive(self, jobs: Jobs, session: Session, job: Job, children: Sequence[Job]) -> None:
+        # A job has a handful of folds: read them all, ended ones included.
         spec = job.spec
         folds = {fold_number(job.name, f.name): f for f in folds_of(session, job.name)}
         active = [f for f in folds.values() if f.status not in TERMINAL_STATUSES]

@@ -6,8 +6,9 @@ metrics, and what job processes report. What differs between kinds is in their d
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,12 @@ REPORTABLE_SECONDARY = ("Starting", "Downloading", "Training", "Uploading")
 LOG_FILE = "job.log"
 
 
-def transition(job: Job, status: str, message: str = "") -> None:
-    """Close the open secondary-status transition and open the next one."""
-    now = utcnow()
+def transition(job: Job, status: str, message: str = "", at: datetime | None = None) -> None:
+    """Close the open secondary-status transition and open the next one (at `at`, when the
+    job process says when it happened; now otherwise)."""
+    now = utcnow() if at is None else (at if at.tzinfo else at.replace(tzinfo=UTC))
+    if job.transitions and at is not None:  # another machine's clock never goes back in time
+        now = max(now, job.transitions[-1].start_time)
     if job.transitions and job.transitions[-1].status == status:
         if message:
             job.transitions[-1].status_message = message
@@ -82,9 +86,11 @@ class KindLogic:
     def summarize(self, job: Job) -> BaseModel:
         raise NotImplementedError
 
-    def drive(self, jobs: Jobs, session: Session, job: Job) -> None:
+    def drive(self, jobs: Jobs, session: Session, job: Job, children: Sequence[Job]) -> None:
         """One pass of a driven job (in the job controller's session): start what it needs,
-        collect what ended, and finish it when it is done."""
+        collect what ended, and finish it when it is done. `children` are the jobs it
+        started that were in progress when the pass began, as the pass left them (some may
+        have just ended in it)."""
 
     def stopping(self, jobs: Jobs, session: Session, job: Job) -> None:
         """A stop was asked for (a driven kind stops what it started)."""
@@ -242,27 +248,28 @@ class Jobs:
     # -- what the job process reports ---------------------------------------------------
     def authorize_job(self, name: str, token: str) -> None:
         with self.db.session() as session:
-            job = session.scalar(select(Job).where(Job.name == name))
-            if (
-                job is None
-                or job.token_hash is None
-                or not auth.tokens_equal(auth.hash_token(token), job.token_hash)
-            ):
+            stored = session.scalar(select(Job.token_hash).where(Job.name == name))
+            if stored is None or not auth.tokens_equal(auth.hash_token(token), stored):
                 raise Unauthorized("this token may not report on this job", {"name": name})
 
     def report(self, name: str, report: JobReport) -> None:
+        changes = report.status_changes()
+        for change in changes:
+            if change.secondary_status not in REPORTABLE_SECONDARY:
+                raise InvalidRequest(
+                    f"a job may report {', '.join(REPORTABLE_SECONDARY)}, "
+                    f"not {change.secondary_status!r}",
+                    {"field": "secondary_status"},
+                )
         with self.db.session() as session:
-            job = self.get(session, None, name)  # every kind reports the same way
-            if report.secondary_status is not None and job.status == "InProgress":
-                if report.secondary_status not in REPORTABLE_SECONDARY:
-                    raise InvalidRequest(
-                        f"a job may report {', '.join(REPORTABLE_SECONDARY)}, "
-                        f"not {report.secondary_status!r}",
-                        {"field": "secondary_status"},
-                    )
-                transition(job, report.secondary_status, report.status_message)
-                if report.secondary_status == "Training" and job.started_at is None:
-                    job.started_at = utcnow()
+            # The row alone: its transitions load only when there is a status to record.
+            job = session.scalar(select(Job).where(Job.name == name))
+            if job is None:
+                raise NotFound(f"job {name!r} does not exist", {"name": name})
+            for change in changes if job.status == "InProgress" else []:
+                transition(job, change.secondary_status, change.status_message, change.timestamp)
+                if change.secondary_status == "Training" and job.started_at is None:
+                    job.started_at = job.transitions[-1].start_time
             if report.metrics:
                 now = utcnow()
                 # One bulk INSERT per batch: a job may report thousands of points a second.
@@ -279,7 +286,7 @@ class Jobs:
                         for m in report.metrics
                     ],
                 )
-        if report.metrics and job.parent is not None:
+        if job.parent is not None and any(m.step is not None for m in report.metrics):
             self.wake()  # a driven parent (tuning's early stopping) reads per-round metrics
 
     def metrics(

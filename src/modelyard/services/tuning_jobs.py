@@ -9,6 +9,8 @@ strategy is rebuilt from them after a restart: no trial runs twice, no result is
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +90,7 @@ class Live:
     search: Search
     metric_seen: int = 0  # highest metric point id fed to early stopping
     trial_failures: dict[int, str] = field(default_factory=dict)
+    ended: dict[int, str] = field(default_factory=dict)  # each ended trial's job status
 
 
 class TuningLogic(KindLogic):
@@ -230,31 +233,32 @@ class TuningLogic(KindLogic):
                 records.append(record)
             warm = self._warm_start_points(session, job.spec)
             live = Live(self._search(job.spec, params, records, warm))
+            live.ended = {
+                trial_number(job.name, t.name): t.status
+                for t in trials
+                if t.status in TERMINAL_STATUSES
+            }
             self._live[job.name] = live
         return live
 
-    def drive(self, jobs: Jobs, session: Session, job: Job) -> None:
+    def drive(self, jobs: Jobs, session: Session, job: Job, children: Sequence[Job]) -> None:
         try:
-            self._drive(jobs, session, job)
+            self._drive(jobs, session, job, children)
         except BaseException:
             self._live.pop(job.name, None)  # rebuilt from the stored trials next pass
             raise
 
-    def _drive(self, jobs: Jobs, session: Session, job: Job) -> None:
+    def _drive(self, jobs: Jobs, session: Session, job: Job, children: Sequence[Job]) -> None:
         live = self.live(session, job)
         search, spec = live.search, job.spec
         metric = spec["objective"]["metric_name"]
-        running_records = {r.number for r in search.trials if r.state == "Running"}
-        # Every trial's status, but whole rows only of those still running or just ended:
-        # a pass must not cost more as the tuning job's trials add up.
-        statuses = trial_statuses(session, job.name)
-        trials = {
-            trial_number(job.name, t.name): t
-            for t in trials_named(session, job.name, [
-                trial_name(job.name, n) for n, status in statuses.items()
-                if status not in TERMINAL_STATUSES or n in running_records
-            ])
-        }  # fmt: skip
+        running_records = {n for n, state in search.states().items() if state == "Running"}
+        # Only the trials still running, which the pass has loaded already (and those that
+        # just ended among them): a pass must not cost more as the trials add up.
+        trials = {trial_number(job.name, t.name): t for t in children}
+        missing = [trial_name(job.name, n) for n in running_records if n not in trials]
+        for trial in trials_named(session, job.name, missing):  # ended outside this pass
+            trials[trial_number(job.name, trial.name)] = trial
         for number in sorted(running_records):
             trial = trials.get(number)
             if trial is not None and trial.status in TERMINAL_STATUSES:
@@ -274,15 +278,15 @@ class TuningLogic(KindLogic):
                 if asked is None:
                     break
                 active.append(self._start_trial(jobs, session, job, *asked))
-                statuses[asked[0]] = "InProgress"
             if not active:
                 reason = "the strategy has nothing left to try"
-        job.result = self._summary(job, search, statuses, live, reason)
+        job.result = self._summary(job, search, live, reason)
         if not active and (job.status == "Stopping" or reason):
             self._end(job, search, reason)
 
     def _collect(self, live: Live, number: int, trial: Job, metric: str) -> None:
         objective = objective_of(trial, metric)
+        live.ended[number] = trial.status
         if trial.status == "Completed" and objective is not None:
             live.search.tell(number, "Completed", objective)
         elif trial.status == "Stopped":
@@ -341,7 +345,7 @@ class TuningLogic(KindLogic):
         if patience and search.not_improving(patience):
             return f"BestObjectiveNotImproving: no better objective in the last {patience} jobs"
         limit = spec["resource_limits"]["max_number_of_training_jobs"]
-        if len(search.trials) >= limit:
+        if len(search.states()) >= limit:
             return f"MaxNumberOfTrainingJobs ({limit}) reached"
         return None
 
@@ -354,31 +358,30 @@ class TuningLogic(KindLogic):
         session.add(trial)
         return trial
 
-    def _summary(
-        self, job: Job, search: Search, statuses: dict[int, str], live: Live, reason: str | None
-    ) -> dict[str, Any]:
-        counters = TrainingJobStatusCounters()
-        objectives = ObjectiveStatusCounters()
-        for record in search.trials:
-            status = statuses.get(record.number, "InProgress")
-            if status in ("InProgress", "Stopping"):
-                counters.in_progress += 1
-                objectives.pending += 1
-                continue
-            counters.completed += status == "Completed"
-            counters.stopped += status == "Stopped"
-            counters.non_retryable_error += status == "Failed"
-            if record.state == "Failed":
-                objectives.failed += 1
-            else:
-                objectives.succeeded += 1
+    def _summary(self, job: Job, search: Search, live: Live, reason: str | None) -> dict[str, Any]:
+        states = search.states()
+        # A pass runs this over every trial: plain counts, one model of each at the end.
+        by_status = Counter(live.ended.get(number, "InProgress") for number in states)
+        pending = by_status["InProgress"] + by_status["Stopping"]
+        failed = sum(
+            1 for number, state in states.items() if state == "Failed" and number in live.ended
+        )
+        counters = TrainingJobStatusCounters(
+            in_progress=pending,
+            completed=by_status["Completed"],
+            stopped=by_status["Stopped"],
+            non_retryable_error=by_status["Failed"],
+        )
+        objectives = ObjectiveStatusCounters(
+            pending=pending, failed=failed, succeeded=len(states) - pending - failed
+        )
         best = search.best()
         return {
             "training_job_status_counters": counters.model_dump(),
             "objective_status_counters": objectives.model_dump(),
             "best_training_job": trial_name(job.name, best.number) if best else None,
             "best_objective": best.objective if best else None,
-            "trials": len(search.trials),
+            "trials": len(states),
             "completion_reason": reason,
             "trial_failures": {str(k): v for k, v in live.trial_failures.items()},
         }
@@ -486,11 +489,6 @@ class TuningLogic(KindLogic):
         key = {"CreationTime": "creation_time", "Name": "training_job_name",
                "Status": "training_job_status"}[sort_by]  # fmt: skip
         return sorted(summaries, key=lambda s: getattr(s, key), reverse=order == "Descending")
-
-
-def trial_statuses(session: Session, tuning_job: str) -> dict[int, str]:
-    rows = session.execute(select(Job.name, Job.status).where(Job.parent == tuning_job))
-    return {trial_number(tuning_job, name): status for name, status in rows}
 
 
 def trials_named(session: Session, tuning_job: str, names: list[str]) -> list[Job]:
