@@ -242,3 +242,23 @@ def test_status_changes_are_stamped_when_they_happen_and_travel_together(
     stamps = [s["timestamp"] for s in statuses]
     assert stamps == sorted(stamps) and all(stamps)
     assert [(m["name"], m["value"]) for m in body["metrics"]] == [("score", 0.75)]
+
+
+def test_detach_hands_back_what_is_unsent_and_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job process's last statuses and metrics go into its result.json instead of a last
+    round trip: detach() returns them, and nothing of them reaches the peer."""
+    monkeypatch.setattr(reporter_module, "FLUSH_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(reporter_module, "COALESCE_SECONDS", 3600.0)
+    peer = ControlPlane()
+    try:
+        reporter = reporter_module.Reporter(peer.url, "quick-job", "job-token")
+        reporter.status("Uploading", "Uploading generated training model")
+        reporter.metric("score", 0.5, step=None)
+        unsent = reporter.detach()
+    finally:
+        peer.close()
+    assert peer.requests == []
+    assert [s["secondary_status"] for s in unsent["statuses"]] == ["Uploading"]
+    assert [(m["name"], m["value"]) for m in unsent["metrics"]] == [("score", 0.5)]

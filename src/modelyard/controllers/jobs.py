@@ -18,19 +18,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from modelyard.compute.executor import Executor, Handle, Launch
 from modelyard.controllers.loop import ControlLoop
+from modelyard.errors import InvalidRequest
 from modelyard.kinds import job_kind
 from modelyard.runtime.layout import JobLayout, log_tail, write_json
+from modelyard.schemas.training import JobReport
 from modelyard.services import auth
 from modelyard.services.jobs import (
     Jobs,
+    check_report,
     close_transitions,
     kind_logic,
     latest_metrics,
+    record_report,
     request_stop,
     transition,
 )
@@ -251,6 +256,8 @@ class JobController(ControlLoop):
         noun = job_kind(job.kind).noun
         layout = JobLayout(Path(job.work_dir)) if job.work_dir else None
         result = layout.read_result() if layout else None
+        if result and result.get("unsent_report"):
+            self._record_unsent(session, job, result.pop("unsent_report"))
         stopped = job.stop_requested_at is not None
         if result and result.get("status") == "Completed":
             job.status = "Completed"
@@ -289,6 +296,17 @@ class JobController(ControlLoop):
         job.ended_at = utcnow()
         job.final_metrics = final_metrics(session, job)
         # A parent (a tuning job) collects the result later in the same pass: no wake needed.
+
+    @staticmethod
+    def _record_unsent(session: Session, job: Job, unsent: object) -> None:
+        """What the job process had not sent when it ended, left in its result."""
+        try:
+            report = JobReport.model_validate(unsent)
+            check_report(report)
+        except (ValidationError, InvalidRequest) as exc:
+            logger.warning("%s %s left a report that is not one: %s", job.kind, job.name, exc)
+            return
+        record_report(session, job, report)
 
 
 def final_metrics(session: Session, job: Job) -> dict[str, dict[str, object]]:

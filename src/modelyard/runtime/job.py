@@ -51,9 +51,8 @@ def run(work_dir: Path) -> int:
         runtime = job_kind(spec.get("kind", "training")).runtime
         assert runtime is not None, f"kind {spec.get('kind')!r} runs no process"
         result = importlib.import_module(runtime).run_job(layout, spec, reporter, log)
-        write_json(layout.result_file, {"status": "Completed", **result})
+        outcome, code = {"status": "Completed", **result}, 0
         log(f"completed in {time.monotonic() - started:.1f}s")
-        return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must leave a reason behind
         if not isinstance(exc, ScriptFailed):
             traceback.print_exc()
@@ -65,10 +64,12 @@ def run(work_dir: Path) -> int:
         if not layout.failure_file.exists():
             layout.failure_file.parent.mkdir(parents=True, exist_ok=True)
             layout.failure_file.write_text(reason + "\n")
-        write_json(layout.result_file, {"status": "Failed", "failure_reason": reason[:4000]})
-        return 1
-    finally:
-        reporter.close()
+        outcome, code = {"status": "Failed", "failure_reason": reason[:4000]}, 1
+    # What is still unsent (often all of a short job's statuses and metrics) goes with the
+    # result, which the control plane reads when this process ends: no last round trip.
+    unsent = reporter.detach()
+    write_json(layout.result_file, {**outcome, **({"unsent_report": unsent} if unsent else {})})
+    return code
 
 
 def exit_now(code: int) -> None:

@@ -5,7 +5,8 @@ queued with the time they happened, and one background thread sends whatever has
 a single request: shortly after a status change, otherwise every FLUSH_EVERY_SECONDS. So a
 per-round metric costs the training loop an append, and a short job's Downloading, Training
 and Uploading cost it nothing at all (they often travel together). Every send is retried for
-a while, so a server restart in the middle of a job loses nothing; `close()` sends the rest.
+a while, so a server restart in the middle of a job loses nothing. At the end, `close()`
+sends the rest, or `detach()` hands it back (a job process writes it into its result).
 """
 
 from __future__ import annotations
@@ -77,6 +78,18 @@ class Reporter:
             if body:
                 self._send(body)
 
+    def detach(self) -> dict[str, Any]:
+        """Stop sending and hand back what is still queued (a report body, empty when there
+        is nothing), for the caller to deliver another way: a job process leaves it in
+        result.json, which the control plane reads when the process has ended."""
+        self._stop.set()
+        self._kick.set()
+        self._thread.join(timeout=5)
+        with self._send_lock:  # a send under way finishes first, so nothing goes twice
+            body = self._take()
+        self._client.close()
+        return body
+
     def close(self) -> None:
         self._stop.set()
         self._kick.set()
@@ -99,6 +112,8 @@ class Reporter:
                 # A status change rarely comes alone (Downloading, then Training a moment
                 # later): wait a little for what follows, to send it all in one request.
                 self._stop.wait(COALESCE_SECONDS)
+            if self._stop.is_set():
+                return  # close() sends the rest itself; detach() hands it back
             self._kick.clear()
             self.flush()
 

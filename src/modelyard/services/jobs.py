@@ -253,39 +253,13 @@ class Jobs:
                 raise Unauthorized("this token may not report on this job", {"name": name})
 
     def report(self, name: str, report: JobReport) -> None:
-        changes = report.status_changes()
-        for change in changes:
-            if change.secondary_status not in REPORTABLE_SECONDARY:
-                raise InvalidRequest(
-                    f"a job may report {', '.join(REPORTABLE_SECONDARY)}, "
-                    f"not {change.secondary_status!r}",
-                    {"field": "secondary_status"},
-                )
+        check_report(report)
         with self.db.session() as session:
             # The row alone: its transitions load only when there is a status to record.
             job = session.scalar(select(Job).where(Job.name == name))
             if job is None:
                 raise NotFound(f"job {name!r} does not exist", {"name": name})
-            for change in changes if job.status == "InProgress" else []:
-                transition(job, change.secondary_status, change.status_message, change.timestamp)
-                if change.secondary_status == "Training" and job.started_at is None:
-                    job.started_at = job.transitions[-1].start_time
-            if report.metrics:
-                now = utcnow()
-                # One bulk INSERT per batch: a job may report thousands of points a second.
-                session.execute(
-                    insert(MetricPoint),
-                    [
-                        {
-                            "job_id": job.id,
-                            "name": m.name,
-                            "value": m.value,
-                            "step": m.step,
-                            "timestamp": m.timestamp or now,
-                        }
-                        for m in report.metrics
-                    ],
-                )
+            record_report(session, job, report)
         if job.parent is not None and any(m.step is not None for m in report.metrics):
             self.wake()  # a driven parent (tuning's early stopping) reads per-round metrics
 
@@ -312,6 +286,41 @@ class Jobs:
         if work_dir is None:
             return LogChunk(text="", next_offset=0, complete=ended)
         return read_log(Path(work_dir) / LOG_FILE, offset, limit, ended)
+
+
+def check_report(report: JobReport) -> None:
+    for change in report.status_changes():
+        if change.secondary_status not in REPORTABLE_SECONDARY:
+            raise InvalidRequest(
+                f"a job may report {', '.join(REPORTABLE_SECONDARY)}, "
+                f"not {change.secondary_status!r}",
+                {"field": "secondary_status"},
+            )
+
+
+def record_report(session: Session, job: Job, report: JobReport) -> None:
+    """Record what a job process reported: over HTTP while it runs, or the rest it left in
+    result.json when it ended."""
+    for change in report.status_changes() if job.status == "InProgress" else []:
+        transition(job, change.secondary_status, change.status_message, change.timestamp)
+        if change.secondary_status == "Training" and job.started_at is None:
+            job.started_at = job.transitions[-1].start_time
+    if report.metrics:
+        now = utcnow()
+        # One bulk INSERT per batch: a job may report thousands of points a second.
+        session.execute(
+            insert(MetricPoint),
+            [
+                {
+                    "job_id": job.id,
+                    "name": m.name,
+                    "value": m.value,
+                    "step": m.step,
+                    "timestamp": m.timestamp or now,
+                }
+                for m in report.metrics
+            ],
+        )
 
 
 def latest_metrics(session: Session, job: Job) -> list[MetricPoint]:
