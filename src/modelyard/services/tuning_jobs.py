@@ -259,13 +259,16 @@ class TuningLogic(KindLogic):
         missing = [trial_name(job.name, n) for n in running_records if n not in trials]
         for trial in trials_named(session, job.name, missing):  # ended outside this pass
             trials[trial_number(job.name, trial.name)] = trial
+        if job.status == "InProgress":
+            # Before the ended ones are collected: a short trial's per-round metrics arrive
+            # with its end, and the rule must see them as the curve of a finished trial.
+            running = [trials[n] for n in running_records if n in trials]
+            self._early_stop(session, live, job.name, running, metric)
         for number in sorted(running_records):
             trial = trials.get(number)
             if trial is not None and trial.status in TERMINAL_STATUSES:
                 self._collect(live, number, trial, metric)
         active = [t for t in trials.values() if t.status not in TERMINAL_STATUSES]
-        if job.status == "InProgress":
-            self._early_stop(session, live, job.name, active, metric)
         reason = self._completion(job, search, spec)
         if job.status == "Stopping" or (reason and not reason.startswith("MaxNumber")):
             for trial in active:
@@ -300,12 +303,14 @@ class TuningLogic(KindLogic):
             )
 
     def _early_stop(
-        self, session: Session, live: Live, parent: str, active: list[Job], metric: str
+        self, session: Session, live: Live, parent: str, running: list[Job], metric: str
     ) -> None:
+        """Feed the strategy the new per-round points of the trials it has running (those that
+        just ended included), and stop the running ones its rule says to."""
         search = live.search
         if search.strategy != "Hyperband" and search.early_stopping != "Auto":
             return
-        by_id = {t.id: t for t in active if t.status == "InProgress"}
+        by_id = {t.id: t for t in running if t.status != "Stopping"}
         if not by_id:
             return
         points = session.scalars(
@@ -321,11 +326,11 @@ class TuningLogic(KindLogic):
         for point in points:
             live.metric_seen = max(live.metric_seen, point.id)
             trial = by_id[point.job_id]
-            if trial.status != "InProgress":
-                continue
             number, step = trial_number(parent, trial.name), int(point.step or 0)
             # A Hyperband trial that reached MaxResource ends by itself (and keeps its model).
             stop = search.report(number, step, point.value)
+            if trial.status != "InProgress":
+                continue  # ended already: its curve counts, there is nothing to stop
             if stop and step < (search.max_resource or step + 1):
                 why = "Hyperband" if search.strategy == "Hyperband" else "early stopping"
                 request_stop(
