@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         ScriptProcessor,
         SKLearnProcessor,
     )
-    from modelyard.sdk.session import Session
+    from modelyard.sdk.session import Session, production_variant
     from modelyard.sdk.transformer import Transformer, TransformJob
     from modelyard.sdk.tuner import (
         CategoricalParameter,
@@ -47,6 +47,7 @@ _PUBLIC = {
     "Model": "modelyard.sdk.model",
     "Predictor": "modelyard.sdk.predictor",
     "Session": "modelyard.sdk.session",
+    "production_variant": "modelyard.sdk.session",
     "TrainingInput": "modelyard.sdk.inputs",
     "TrainingJob": "modelyard.sdk.jobs",
     "CrossValidationJob": "modelyard.sdk.cross_validation",
@@ -107,6 +108,7 @@ __all__ = [
     "__version__",
     "errors",
     "log_metric",
+    "production_variant",
 ]
 
 

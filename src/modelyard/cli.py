@@ -306,19 +306,61 @@ def endpoints_invoke(
     file: Annotated[Path | None, typer.Option(help="Read the body from this file.")] = None,
     content_type: str = "text/csv",
     accept: str = "application/json",
+    target_variant: Annotated[
+        str | None, typer.Option(help="Send it to this production variant.")
+    ] = None,
 ) -> None:
     """Send one request to an endpoint and print the answer."""
     if (body is None) == (file is None):
         raise ModelyardError("give exactly one of --body or --file")
     data = body.encode() if body is not None else file.read_bytes()
     s = session()
+    headers = {"Content-Type": content_type, "Accept": accept}
+    if target_variant:
+        headers["X-Amzn-SageMaker-Target-Variant"] = target_variant
     response = s.client.request(
-        "POST",
-        f"/endpoints/{name}/invocations",
-        content=data,
-        headers={"Content-Type": content_type, "Accept": accept},
+        "POST", f"/endpoints/{name}/invocations", content=data, headers=headers
     )
     sys.stdout.write(response.text if response.text.endswith("\n") else response.text + "\n")
+
+
+def parse_variant_change(text: str) -> dict[str, Any]:
+    """VARIANT=WEIGHT, VARIANT=WEIGHT:COUNT or VARIANT=:COUNT."""
+    variant, sep, values = text.partition("=")
+    weight, _, count = values.partition(":")
+    try:
+        change: dict[str, Any] = {"variant_name": variant}
+        if weight:
+            change["desired_weight"] = float(weight)
+        if count:
+            change["desired_instance_count"] = int(count)
+    except ValueError:
+        change = {}
+    if not sep or not variant or len(change) < 2:
+        raise ModelyardError(
+            f"--variant {text!r}: write VARIANT=WEIGHT, VARIANT=WEIGHT:COUNT or VARIANT=:COUNT"
+        )
+    return change
+
+
+@endpoints_app.command("update-weights")
+def endpoints_update_weights(
+    name: str,
+    variant: Annotated[
+        list[str],
+        typer.Option(help="VARIANT=WEIGHT[:INSTANCES], or VARIANT=:INSTANCES; repeat for more."),
+    ],
+) -> None:
+    """Change production variants' weights and instance counts on a live endpoint."""
+    changes = [parse_variant_change(v) for v in variant]
+    description = session().update_endpoint_weights_and_capacities(name, changes)
+    table(
+        ["variant", "weight", "instances"],
+        [
+            [v["variant_name"], f"{v['current_weight']:g}", v["current_instance_count"]]
+            for v in description["production_variants"]
+        ],
+    )
 
 
 @endpoints_app.command("delete")

@@ -36,7 +36,7 @@ class Platform:
         self.store = open_store(self.storage_url)
         self.default_bucket = default_bucket_name(self.store)
         self.store.create_bucket(self.default_bucket)
-        self.routes = RoutingTable()
+        self.routes = RoutingTable(settings.max_requests_per_instance)
         self.jobs = Jobs(self.db, self.store, settings, self.default_bucket)
         self.job_controller = JobController(
             self.db,

@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     stop_grace_seconds: float = Field(
         default=20.0, description="Seconds between SIGTERM and SIGKILL when a job is stopped."
     )
+    invocation_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long an endpoint's model may take to answer (504)."
+    )
+    max_requests_per_instance: int = Field(
+        default=128,
+        ge=1,
+        description="Requests one endpoint instance may hold at once; beyond, callers get 429.",
+    )
 
     @property
     def resolved_home(self) -> Path:

@@ -131,20 +131,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-def test_jobs_of_an_older_database_survive_the_move_to_one_jobs_table(database_url: str) -> None:
-    """A database made before `jobs` (training and processing rows in `training_jobs`, with
-    transitions and metric points) migrates without losing a job, a field or a point."""
+def database_at(database_url: str, revision: str) -> Database:
+    """A database migrated only as far as `revision`, to be filled as an older one was."""
     from alembic import command
-    from sqlalchemy import text
 
-    from modelyard.services.processing_jobs import to_description as describe_processing
     from modelyard.store.database import alembic_config
 
     database = Database(database_url)
     config = alembic_config(database_url)
     with database.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
+        command.upgrade(config, revision)
+    return database
+
+
+def test_jobs_of_an_older_database_survive_the_move_to_one_jobs_table(database_url: str) -> None:
+    """A database made before `jobs` (training and processing rows in `training_jobs`, with
+    transitions and metric points) migrates without losing a job, a field or a point."""
+    from sqlalchemy import text
+
+    from modelyard.services.processing_jobs import to_description as describe_processing
+
+    database = database_at(database_url, "0004")
     now = datetime.now(UTC)
     common = {"tags": "{}", "environment": "{}", "final": "{}", "now": now}
     with database.engine.begin() as connection:
@@ -219,3 +227,50 @@ def test_jobs_of_an_older_database_survive_the_move_to_one_jobs_table(database_u
     assert [(p.name, p.value) for p in points] == [("train:rmse", 0.5)]
     assert handle == {"pid": 4242, "started_at": 12.5}
     assert processed.code == "s3://b/p.py" and processed.arguments == ["--x"]
+
+
+def test_endpoints_of_an_older_database_get_their_configs_variants(database_url: str) -> None:
+    """Before endpoints kept their own variants, weights and counts lived only in the config:
+    a migrated endpoint starts from its config's, and one whose config is gone from none."""
+    from sqlalchemy import text
+
+    from modelyard.store.models import Endpoint
+
+    database = database_at(database_url, "0005")
+    now = datetime.now(UTC)
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO endpoint_configs (name, production_variants, tags, created_at) "
+                "VALUES ('cfg', :variants, '{}', :now)"
+            ),
+            {
+                "variants": '[{"variant_name": "a", "model_name": "m", "instance_type": "local",'
+                ' "initial_instance_count": 2, "initial_variant_weight": 3.0}]',
+                "now": now,
+            },
+        )
+        for name, config_name in (("kept", "cfg"), ("orphan", "gone")):
+            connection.execute(
+                text(
+                    "INSERT INTO endpoints (name, endpoint_config_name, status, tags, "
+                    "created_at, updated_at) VALUES (:name, :config, 'InService', '{}', :now, "
+                    ":now)"
+                ),
+                {"name": name, "config": config_name, "now": now},
+            )
+    database.migrate()
+    with database.session() as session:
+        variants = {e.name: e.variants for e in session.query(Endpoint).all()}
+    database.dispose()
+    assert variants == {
+        "kept": [
+            {
+                "variant_name": "a",
+                "current_weight": 3.0,
+                "desired_weight": 3.0,
+                "desired_instance_count": 2,
+            }
+        ],
+        "orphan": [],
+    }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 import pytest
 
 from modelyard.api.routers.objects import parse_range
 from modelyard.compute.instance_types import cpus_for
-from modelyard.controllers.routing import RoutingTable
+from modelyard.controllers.routing import RoutingTable, VariantRoute
 from modelyard.errors import InvalidRequest, RangeNotSatisfiable
 from modelyard.names import unique_name, validate_name
 from modelyard.services.pagination import decode_token, encode_token
@@ -46,14 +49,48 @@ def test_instance_types() -> None:
         cpus_for("gpu-monster", 8)
 
 
-def test_routing_is_round_robin_and_knows_warming_endpoints() -> None:
+def test_routing_rotates_idle_instances_and_knows_warming_endpoints() -> None:
     table = RoutingTable()
-    table.replace({"e": [("a", 1), ("b", 2)]}, known={"e", "f"}, warming={"f"})
-    assert [table.pick("e") for _ in range(4)] == [("a", 1), ("b", 2)] * 2
+    table.replace({"e": [VariantRoute("v", 1.0, [("a", 1), ("b", 2)])]}, {"e", "f"}, {"f"})
+    picks = [table.pick("e") for _ in range(4)]
+    assert [p.address for p in picks if p] == [("b", 2), ("a", 1)] * 2  # one pick per request
     assert table.pick("f") is None and table.warming("f") and table.knows("f")
     assert table.pick("nope") is None and not table.knows("nope")
-    table.replace({"e": [("a", 1), ("b", 2)]}, known={"e"})
-    assert table.pick("e") == ("a", 1)  # unchanged route keeps its position
+
+
+def test_routing_prefers_the_least_busy_healthy_instance_and_keeps_counts() -> None:
+    table = RoutingTable()
+    table.replace({"e": [VariantRoute("v", 1.0, [("a", 1), ("b", 2), ("c", 3)])]}, {"e"})
+    a, b, c = table.instances("e")
+    a.outstanding, b.outstanding, c.outstanding = 3, 1, 2
+    assert table.pick("e") is b
+    b.healthy = False
+    assert table.pick("e") is c
+    assert table.pick("e", exclude=[c]) is a  # a retry never goes back to one it tried
+    assert table.pick("e", exclude=[a, c]) is None
+    table.replace({"e": [VariantRoute("v", 1.0, [("a", 1), ("c", 3)])]}, {"e"})
+    assert table.instances("e") == [a, c] and a.outstanding == 3  # same objects, same counts
+
+
+def test_routing_splits_by_weight_and_honours_a_target_variant() -> None:
+    table = RoutingTable()
+    table.replace(
+        {"e": [VariantRoute("big", 3.0, [("a", 1)]), VariantRoute("small", 1.0, [("b", 2)])]},
+        {"e"},
+    )
+    random.seed(7)
+    counts = Counter(table.pick("e").variant for _ in range(4000))  # type: ignore[union-attr]
+    assert 0.70 < counts["big"] / 4000 < 0.80, counts
+    assert {table.pick("e", "small").variant for _ in range(20)} == {"small"}  # type: ignore[union-attr]
+    assert table.pick("e", "nope") is None
+    table.instances("e")[1].healthy = False  # small has no healthy instance: big takes all
+    assert {table.pick("e").variant for _ in range(50)} == {"big"}  # type: ignore[union-attr]
+    table.replace(
+        {"e": [VariantRoute("big", 0.0, [("a", 1)]), VariantRoute("small", 1.0, [("b", 2)])]},
+        {"e"},
+    )
+    assert table.instances("e")[1].healthy is False  # health survives a table rebuild
+    assert table.pick("e") is None  # weight 0 takes no traffic; the other is unhealthy
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ def create_app(platform: Platform) -> InvocationsProxy:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         platform.start()
+        proxy.start()
         try:
             yield
         finally:
@@ -57,6 +58,12 @@ def create_app(platform: Platform) -> InvocationsProxy:
         with platform.db.session() as session:
             return session.scalar(select(Endpoint.id).where(Endpoint.name == name)) is not None
 
-    proxy = InvocationsProxy(app, platform.routes, platform.admin_token, endpoint_exists)
+    proxy = InvocationsProxy(
+        app,
+        platform.routes,
+        platform.admin_token,
+        endpoint_exists,
+        timeout=platform.settings.invocation_timeout_seconds,
+    )
     proxy.fastapi = app  # type: ignore[attr-defined]
     return proxy

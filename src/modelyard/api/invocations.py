@@ -2,8 +2,13 @@
 
 This is the hot path, so it is a bare ASGI handler in front of the FastAPI app: no routing
 tables, no dependency injection, no body parsing. The body is forwarded as received over a
-pooled keep-alive connection to the next ready instance (round robin), and the instance's
-answer is passed back with its status and content type.
+pooled keep-alive connection to the instance the routing table picks (a variant by weight or
+by the request's TargetVariant header, then its least busy healthy instance), and the answer
+goes back with its status, content type, length and the variant that served it.
+
+The proxy also checks its instances' health: each is pinged every HEALTH_INTERVAL seconds, and
+one that does not answer within HEALTH_TIMEOUT (stuck, or gone) is taken out of rotation at
+once; the requests it holds are cut and retried on another instance.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from modelyard.api.upstream import UpstreamClosed, UpstreamPool
-from modelyard.controllers.routing import RoutingTable
+from modelyard.api.upstream import UpstreamClosed, UpstreamPool, UpstreamTimeout
+from modelyard.controllers.routing import Instance, RoutingTable
 from modelyard.services import auth
 
 Scope = MutableMapping[str, Any]
@@ -27,6 +32,10 @@ PREFIX = "/endpoints/"
 SUFFIX = "/invocations"
 MAX_BODY = 100 * 1024 * 1024
 WARM_WAIT = 60.0
+HEALTH_INTERVAL = 1.0
+HEALTH_TIMEOUT = 2.0
+TARGET_VARIANT_HEADERS = (b"x-amzn-sagemaker-target-variant", b"x-modelyard-target-variant")
+INVOKED_VARIANT = b"x-amzn-invoked-production-variant"
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
@@ -36,16 +45,53 @@ def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
 
 class InvocationsProxy:
     def __init__(
-        self, app: ASGIApp, routes: RoutingTable, admin_token: str, known: Callable[[str], bool]
+        self,
+        app: ASGIApp,
+        routes: RoutingTable,
+        admin_token: str,
+        known: Callable[[str], bool],
+        timeout: float = 60.0,
     ) -> None:
         self.app = app
+        self.timeout = timeout  # SageMaker's 60 s by default: a slower model gets a 504
         self.routes = routes
         self.token = f"Bearer {admin_token}"
         self.known = known  # the database's word, for endpoints not in the routing table
         self.upstream = UpstreamPool()
+        self._health: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start checking instances' health (call from the server's event loop)."""
+        self._health = asyncio.get_running_loop().create_task(self._check_health())
 
     async def close(self) -> None:
+        if self._health is not None:
+            self._health.cancel()
         self.upstream.close()
+
+    async def _check_health(self) -> None:
+        while True:
+            instances = self.routes.all_instances()
+            if instances:
+                await asyncio.gather(*(self._ping(i) for i in instances))
+            await asyncio.sleep(HEALTH_INTERVAL)
+
+    async def _ping(self, instance: Instance) -> None:
+        try:
+            response = await self.upstream.request(
+                instance.address, b"GET", b"/ping", b"", b"", HEALTH_TIMEOUT
+            )
+            healthy = response.status == 200
+        except (UpstreamClosed, UpstreamTimeout, OSError):
+            healthy = False
+        if not healthy and instance.healthy:
+            self._take_out(instance)
+        elif healthy:
+            instance.healthy = True
+
+    def _take_out(self, instance: Instance) -> None:
+        instance.healthy = False
+        self.upstream.drop(instance.address)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -54,6 +100,8 @@ class InvocationsProxy:
             return
         name = path[len(PREFIX) : -len(SUFFIX)]
         status, headers, body = await self._invoke(scope, receive, name)
+        # Content-Length, so the client is not sent a chunked answer.
+        headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -63,6 +111,7 @@ class InvocationsProxy:
         content_type = b"text/csv"
         accept = b""
         authorization = b""
+        target: str | None = None
         for key, value in scope["headers"]:
             if key == b"content-type":
                 content_type = value
@@ -70,6 +119,8 @@ class InvocationsProxy:
                 accept = value
             elif key == b"authorization":
                 authorization = value
+            elif key in TARGET_VARIANT_HEADERS:
+                target = value.decode("latin-1")
         if scope["method"] != "POST":
             return self._json(*_error(405, "MethodNotAllowed", "invocations take POST"))
         if not authorization:
@@ -94,29 +145,71 @@ class InvocationsProxy:
             # restart): hold the request briefly, as a load balancer would, instead of failing.
             await asyncio.sleep(0.05)
             waited += 0.05
-        tried = 0
-        instances = len(self.routes.instances(name)) or 1
-        while tried < instances:
-            address = self.routes.pick(name)
-            if address is None:
-                break
-            tried += 1
+        if target is not None and target not in self.routes.variants(name):
+            if self.routes.knows(name) or await asyncio.to_thread(self.known, name):
+                return self._json(
+                    *_error(
+                        400,
+                        "ValidationError",
+                        f"endpoint {name!r} has no variant {target!r}; its variants: "
+                        f"{', '.join(self.routes.variants(name)) or '(none in service)'}",
+                    )
+                )
+        tried: list[Instance] = []
+        while (instance := self.routes.pick(name, target, tried)) is not None:
+            if self.routes.full(instance):
+                return self._json(
+                    *_error(
+                        429,
+                        "ThrottlingException",
+                        f"endpoint {name!r} has {instance.outstanding} requests in flight on "
+                        "each instance; retry shortly or add instances",
+                    ),
+                    [(b"retry-after", b"1")],
+                )
+            tried.append(instance)
+            instance.outstanding += 1
             try:
-                response = await self.upstream.post(address, b"/invocations", headers, body)
+                response = await self.upstream.post(
+                    instance.address, b"/invocations", headers, body, self.timeout
+                )
+            except UpstreamTimeout:
+                return self._json(
+                    *_error(
+                        504,
+                        "ModelTimeout",
+                        f"the model of endpoint {name!r} did not answer within "
+                        f"{self.timeout:g}s (the server's invocation_timeout_seconds)",
+                    )
+                )
             except (UpstreamClosed, OSError):
-                continue  # that instance just went away; the next one may answer
-            return response.status, [(b"content-type", response.content_type)], response.body
-        if self.known(name) or self.routes.knows(name):
+                if instance.healthy:
+                    self._take_out(instance)  # refused or cut: gone, until a ping says not
+                continue  # the next instance may answer; this one is never tried again
+            finally:
+                instance.outstanding -= 1
+            instance.served += 1
+            return (
+                response.status,
+                [
+                    (b"content-type", response.content_type),
+                    (INVOKED_VARIANT, instance.variant.encode()),
+                ],
+                response.body,
+            )
+        if self.routes.knows(name) or await asyncio.to_thread(self.known, name):
             return self._json(
                 *_error(
-                    503, "ServiceUnavailable", f"endpoint {name!r} has no instance in service yet"
+                    503, "ServiceUnavailable", f"endpoint {name!r} has no instance in service now"
                 )
             )
         return self._json(*_error(404, "NotFound", f"endpoint {name!r} does not exist"))
 
     @staticmethod
-    def _json(status: int, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        return status, [(b"content-type", b"application/json")], body
+    def _json(
+        status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        return status, [(b"content-type", b"application/json"), *(extra or ())], body
 
     @staticmethod
     async def _read_body(receive: Receive) -> bytes | None:

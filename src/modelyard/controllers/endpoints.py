@@ -1,9 +1,11 @@
 """The endpoint reconciler: keeps one model-server process per desired instance, ready or not.
 
-Each tick it compares the endpoints in the database with the processes it knows: it starts
-missing instances, pings starting ones until they answer, restarts crashed ones, fails an
-endpoint whose instances cannot start, and tears down deleted endpoints. The routing table the
-invocation path reads is rebuilt from what is ready.
+Each tick it compares the endpoints in the database with the processes it knows: it adds or
+removes instances to each variant's desired count, starts missing instances, pings starting
+ones until they answer, restarts crashed ones, fails an endpoint whose instances cannot start,
+and tears down deleted endpoints. The routing table the invocation path reads is rebuilt from
+what is ready, with each variant's weight. (Health after InService is the proxy's to check: it
+sees a stuck instance first.)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from modelyard.compute.executor import Executor, Handle, Launch
 from modelyard.controllers.loop import ControlLoop
-from modelyard.controllers.routing import Address, RoutingTable
+from modelyard.controllers.routing import RoutingTable, VariantRoute
 from modelyard.runtime.layout import log_tail
 from modelyard.settings import Settings
 from modelyard.store import Database
@@ -101,7 +103,7 @@ class EndpointController(ControlLoop):
             endpoints = session.scalars(
                 select(Endpoint).options(selectinload(Endpoint.instances))
             ).all()
-            ready: dict[str, list[Address]] = {}
+            ready: dict[str, list[VariantRoute]] = {}
             warming: set[str] = set()
             for endpoint in endpoints:
                 if endpoint.status == "Deleting":
@@ -109,14 +111,14 @@ class EndpointController(ControlLoop):
                     continue
                 if endpoint.status == "Failed":
                     continue
-                urls = self._reconcile(session, endpoint)
-                if urls:
-                    ready[endpoint.name] = urls
+                routes = self._reconcile(session, endpoint)
+                if any(route.addresses for route in routes):
+                    ready[endpoint.name] = routes
                 elif endpoint.status == "InService":
                     warming.add(endpoint.name)
             self.routes.replace(ready, known={e.name for e in endpoints}, warming=warming)
             self._settling = any(
-                e.status in ("Creating", "Deleting")
+                e.status in ("Creating", "Updating", "Deleting")
                 or any(i.status != "InService" for i in e.instances)
                 for e in endpoints
                 if e.status != "Failed"
@@ -128,8 +130,29 @@ class EndpointController(ControlLoop):
         (for processes this server started) and a slower pass is enough for the rest."""
         return 0.25 if self._settling else 1.0
 
-    def _reconcile(self, session: Session, endpoint: Endpoint) -> list[Address]:
-        ready: list[Address] = []
+    def _scale(self, session: Session, endpoint: Endpoint) -> None:
+        """Add or remove instances until each variant has its desired count; the highest
+        indexes go first, and what they hold in flight is retried on the others."""
+        for variant in endpoint.variants or []:
+            name, desired = variant["variant_name"], variant["desired_instance_count"]
+            mine = [i for i in endpoint.instances if i.variant_name == name]
+            for instance in sorted(mine, key=lambda i: i.index)[desired:]:
+                self._kill(instance)
+                endpoint.instances.remove(instance)
+                session.delete(instance)
+            taken = {i.index for i in mine}
+            free = (n for n in range(64 + len(taken)) if n not in taken)
+            for _ in range(desired - len(mine)):
+                endpoint.instances.append(
+                    EndpointInstance(
+                        variant_name=name, index=next(free), status="Pending", restarts=0
+                    )
+                )
+
+    def _reconcile(self, session: Session, endpoint: Endpoint) -> list[VariantRoute]:
+        if endpoint.status == "Updating":
+            self._scale(session, endpoint)
+        ready: dict[str, list[tuple[str, int]]] = {}
         for instance in endpoint.instances:
             alive = instance.pid is not None and self.executor.alive(handle_of(instance))
             if instance.pid is not None and not alive:
@@ -138,14 +161,17 @@ class EndpointController(ControlLoop):
                     logger.warning(
                         "instance %s/%s crashed; restarting", endpoint.name, instance.index
                     )
-                    instance.restarts += 1
-                else:
-                    instance.restarts += 1
+                started = instance.status == "InService"
+                instance.restarts += 1
                 instance.pid = None
                 instance.status = "Pending"
-                if endpoint.status == "Creating" and instance.restarts >= MAX_START_FAILURES:
-                    self._fail(endpoint, instance)
-                    return []
+                if not started and instance.restarts >= MAX_START_FAILURES:
+                    if endpoint.status == "Creating":
+                        self._fail(endpoint, instance)
+                        return []
+                    if endpoint.status == "Updating":
+                        self._undo_scale_out(session, endpoint, instance)
+                        return self._reconcile(session, endpoint)
             if instance.pid is None:
                 self._launch(session, endpoint, instance)
                 continue
@@ -161,13 +187,44 @@ class EndpointController(ControlLoop):
                     instance.last_error = (
                         f"the model server did not answer /ping within {START_TIMEOUT_SECONDS:.0f}s"
                     )
-            if instance.status == "InService":
-                ready.append(("127.0.0.1", instance.port))
-        if endpoint.status == "Creating" and len(ready) == len(endpoint.instances):
-            endpoint.status = "InService"
-            endpoint.failure_reason = None
+            if instance.status == "InService" and instance.port is not None:
+                ready.setdefault(instance.variant_name, []).append(("127.0.0.1", instance.port))
+        in_service = sum(len(addresses) for addresses in ready.values())
+        if endpoint.status in ("Creating", "Updating") and in_service == len(endpoint.instances):
             logger.info("endpoint %s is InService", endpoint.name)
-        return ready
+            if endpoint.status == "Creating":
+                endpoint.failure_reason = None
+            endpoint.status = "InService"
+        weights = {v["variant_name"]: float(v["current_weight"]) for v in endpoint.variants or []}
+        return [
+            VariantRoute(name, weights.get(name, 1.0), addresses)
+            for name, addresses in ready.items()
+        ]
+
+    def _undo_scale_out(
+        self, session: Session, endpoint: Endpoint, instance: EndpointInstance
+    ) -> None:
+        """A new instance that cannot start ends the update, as SageMaker's does: the
+        variant keeps the instances it had, and the endpoint serves on, saying why."""
+        name = instance.variant_name
+        serving = sum(
+            1 for i in endpoint.instances if i.variant_name == name and i.status == "InService"
+        )
+        endpoint.variants = [
+            {**v, "desired_instance_count": serving} if v["variant_name"] == name else v
+            for v in endpoint.variants or []
+        ]
+        endpoint.failure_reason = (
+            f"the update stopped: a new instance of variant {name} failed to start "
+            f"{instance.restarts} times; last log lines:\n{instance.last_error or '(none)'}"
+        )
+        for other in [i for i in endpoint.instances if i.variant_name == name]:
+            if other.status != "InService":
+                self._kill(other)
+                endpoint.instances.remove(other)
+                session.delete(other)
+        endpoint.status = "InService"
+        logger.warning("endpoint %s: %s", endpoint.name, endpoint.failure_reason)
 
     def _fail(self, endpoint: Endpoint, instance: EndpointInstance) -> None:
         endpoint.status = "Failed"

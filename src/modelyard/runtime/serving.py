@@ -17,7 +17,9 @@ Routes:
 The app is a raw ASGI callable run by uvicorn (httptools, uvloop, no access log, no lifespan):
 no framework routing or middleware sits on the hot path. Small requests are decoded, predicted
 and encoded inline on the event loop (a thread hop costs more than a one-row prediction); big
-bodies go to one worker thread so /ping keeps answering while a batch is predicted.
+bodies go to one worker thread so /ping keeps answering while a batch is predicted, and so do
+small ones while the model is slow (its last prediction took over INLINE_SECONDS): a health
+check must not mistake a busy instance for a stuck one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import signal
 import sys
 import tarfile
 import tempfile
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +47,7 @@ DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_MB = 100.0
 """SageMaker caps real-time payloads at 6 MB; a local server can afford more."""
 INLINE_BYTES = 64 * 1024
+INLINE_SECONDS = 0.05
 """Bodies smaller than this are handled on the event loop; bigger ones on a worker thread."""
 EXECUTION_PARAMETERS = {
     "MaxConcurrentTransforms": 1,
@@ -230,6 +234,7 @@ def create_handler_app(handle: Handler, *, max_body_bytes: int | None = None) ->
     }
     empty_body = {"type": "http.response.body", "body": b""}
     params_body = json.dumps(EXECUTION_PARAMETERS).encode()
+    inline = True  # small requests run on the event loop while predictions stay quick
 
     async def respond(send: Any, status: int, body: bytes, content_type: bytes) -> None:
         await send(
@@ -286,14 +291,20 @@ def create_handler_app(handle: Handler, *, max_body_bytes: int | None = None) ->
         elif len(body) > limit:
             await fail(send, _too_large(limit))
             return
+        nonlocal inline
+        small = len(body) < INLINE_BYTES
         try:
-            if len(body) < INLINE_BYTES:
+            started = time.perf_counter()
+            if small and inline:
                 out, out_type = handle(body, content_type, accept)
             else:
                 loop = asyncio.get_running_loop()
                 out, out_type = await loop.run_in_executor(
                     executor, handle, body, content_type, accept
                 )
+            if small:
+                # Back inline once a small request is quick again (not only slow to start).
+                inline = time.perf_counter() - started < (INLINE_SECONDS if inline else 0.005)
         except ModelyardError as exc:
             await fail(send, exc)
             return

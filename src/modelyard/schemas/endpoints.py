@@ -38,9 +38,16 @@ class ProductionVariant(Strict):
     initial_variant_weight: float = Field(default=1.0, ge=0)
 
 
+MAX_VARIANTS = 10
+
+
 class CreateEndpointConfig(Strict):
     name: str
-    production_variants: list[ProductionVariant] = Field(min_length=1, max_length=1)
+    production_variants: list[ProductionVariant] = Field(
+        min_length=1,
+        max_length=MAX_VARIANTS,
+        description="Requests are split between variants by weight (SageMaker's A/B testing).",
+    )
     tags: dict[str, str] = {}
 
 
@@ -64,12 +71,35 @@ class InstanceDescription(Strict):
     last_error: str | None = None
 
 
+class ProductionVariantSummary(Strict):
+    """SageMaker's ProductionVariantSummary: a variant's weight and instances, now and asked."""
+
+    variant_name: str
+    current_weight: float
+    desired_weight: float
+    current_instance_count: int = Field(description="Instances in service now.")
+    desired_instance_count: int
+
+
+class DesiredWeightAndCapacity(Strict):
+    variant_name: str
+    desired_weight: float | None = Field(default=None, ge=0)
+    desired_instance_count: int | None = Field(default=None, ge=1, le=64)
+
+
+class UpdateEndpointWeightsAndCapacities(Strict):
+    desired_weights_and_capacities: list[DesiredWeightAndCapacity] = Field(
+        min_length=1, max_length=MAX_VARIANTS
+    )
+
+
 class EndpointDescription(Strict):
     name: str
     endpoint_config_name: str
     status: str
     failure_reason: str | None = None
     url: str | None = None
+    production_variants: list[ProductionVariantSummary] = []
     instances: list[InstanceDescription] = []
     tags: dict[str, str] = {}
     created_at: datetime

@@ -51,14 +51,25 @@ class Predictor:
         accept = self.deserializer.ACCEPT
         return accept if isinstance(accept, str) else ", ".join(accept)
 
-    def predict(self, data: Any, initial_args: dict[str, str] | None = None) -> Any:
+    def predict(
+        self,
+        data: Any,
+        initial_args: dict[str, str] | None = None,
+        target_variant: str | None = None,
+    ) -> Any:
+        """The endpoint's answer for `data`; `target_variant` sends it to that production
+        variant instead of one drawn by weight."""
         body = self.serializer.serialize(data)
         headers = {"Content-Type": self.content_type, "Accept": self.accept}
+        if target_variant is not None:
+            headers["X-Amzn-SageMaker-Target-Variant"] = target_variant
         for key, value in (initial_args or {}).items():
             if key == "ContentType":
                 headers["Content-Type"] = value
             elif key == "Accept":
                 headers["Accept"] = value
+            elif key == "TargetVariant":
+                headers["X-Amzn-SageMaker-Target-Variant"] = value
         response = self._http.post(
             f"/endpoints/{self.endpoint_name}/invocations", content=body, headers=headers
         )

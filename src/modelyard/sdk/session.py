@@ -24,6 +24,41 @@ UPLOAD_CHUNK = 1 << 20
 Progress = Callable[[int], None]
 
 
+def production_variant(
+    model_name: str,
+    instance_type: str = "local",
+    initial_instance_count: int = 1,
+    variant_name: str = "AllTraffic",
+    initial_weight: float = 1,
+    **_aws_only: Any,
+) -> dict[str, Any]:
+    """One variant of an endpoint config, as SageMaker's `sagemaker.session.production_variant`
+    builds it (for `Session.endpoint_from_production_variants`)."""
+    return {
+        "variant_name": variant_name,
+        "model_name": model_name,
+        "initial_instance_count": initial_instance_count,
+        "instance_type": instance_type,
+        "initial_variant_weight": initial_weight,
+    }
+
+
+_VARIANT_KEYS = {
+    "VariantName": "variant_name",
+    "ModelName": "model_name",
+    "InitialInstanceCount": "initial_instance_count",
+    "InstanceType": "instance_type",
+    "InitialVariantWeight": "initial_variant_weight",
+    "DesiredWeight": "desired_weight",
+    "DesiredInstanceCount": "desired_instance_count",
+}
+
+
+def _snake_keys(entry: dict[str, Any]) -> dict[str, Any]:
+    """SageMaker's CamelCase keys (as boto3 takes them) or modelyard's snake case."""
+    return {_VARIANT_KEYS.get(key, key): value for key, value in entry.items()}
+
+
 def _file_chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
     with open(path, "rb") as handle:
         while chunk := handle.read(UPLOAD_CHUNK):
@@ -195,6 +230,49 @@ class Session:
             if time.monotonic() > deadline:
                 raise ModelyardError(f"endpoint {name} is not InService after {timeout:.0f}s")
             time.sleep(poll)
+
+    def endpoint_from_production_variants(
+        self,
+        name: str,
+        production_variant_list: list[dict[str, Any]],
+        tags: dict[str, str] | None = None,
+        wait: bool = True,
+        **_aws_only: Any,
+    ) -> str:
+        """An endpoint config of these variants (see `production_variant`) and an endpoint of
+        it, both called `name`; requests are split between the variants by weight."""
+        variants = [_snake_keys(v) for v in production_variant_list]
+        self.client.post(
+            "/api/v1/endpoint-configs",
+            json={"name": name, "production_variants": variants, "tags": tags or {}},
+        )
+        self.client.post(
+            "/api/v1/endpoints",
+            json={"name": name, "endpoint_config_name": name, "tags": tags or {}},
+        )
+        if wait:
+            self.wait_for_endpoint(name)
+        return name
+
+    def update_endpoint_weights_and_capacities(
+        self,
+        endpoint_name: str,
+        desired_weights_and_capacities: list[dict[str, Any]],
+        wait: bool = True,
+    ) -> dict[str, Any]:
+        """Change variants' weights (at once) and instance counts (the endpoint is Updating
+        until the new instances serve) on a live endpoint."""
+        self.client.post(
+            f"/api/v1/endpoints/{endpoint_name}/weights-and-capacities",
+            json={
+                "desired_weights_and_capacities": [
+                    _snake_keys(d) for d in desired_weights_and_capacities
+                ]
+            },
+        )
+        return (
+            self.wait_for_endpoint(endpoint_name) if wait else self.describe_endpoint(endpoint_name)
+        )
 
     def delete_endpoint(self, name: str) -> None:
         self.client.delete(f"/api/v1/endpoints/{name}")

@@ -36,6 +36,12 @@ class EndpointConfigs:
 
     def create(self, request: CreateEndpointConfig) -> EndpointConfigDescription:
         validate_name(request.name, "endpoint config name")
+        names = [v.variant_name for v in request.production_variants]
+        if len(set(names)) < len(names):
+            raise InvalidRequest(
+                f"variant names must be unique within a config; got {', '.join(names)}",
+                {"field": "production_variants"},
+            )
         with self.db.session() as session:
             for variant in request.production_variants:
                 validate_name(variant.variant_name, "variant name")

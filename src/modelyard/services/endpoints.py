@@ -10,7 +10,13 @@ from sqlalchemy.orm import Session, selectinload
 from modelyard.errors import Conflict, InvalidRequest, NotFound
 from modelyard.names import validate_name
 from modelyard.schemas.common import Page
-from modelyard.schemas.endpoints import CreateEndpoint, EndpointDescription, InstanceDescription
+from modelyard.schemas.endpoints import (
+    CreateEndpoint,
+    EndpointDescription,
+    InstanceDescription,
+    ProductionVariantSummary,
+    UpdateEndpointWeightsAndCapacities,
+)
 from modelyard.services import crud
 from modelyard.store import Database
 from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance
@@ -35,6 +41,19 @@ def instances_for(config: EndpointConfig) -> list[EndpointInstance]:
     ]
 
 
+def live_variants(config: EndpointConfig) -> list[dict[str, object]]:
+    """An endpoint's own copy of its config's variants, which weight updates then change."""
+    return [
+        {
+            "variant_name": v["variant_name"],
+            "current_weight": v.get("initial_variant_weight", 1.0),
+            "desired_weight": v.get("initial_variant_weight", 1.0),
+            "desired_instance_count": v["initial_instance_count"],
+        }
+        for v in config.production_variants
+    ]
+
+
 class Endpoints:
     def __init__(
         self, db: Database, control_url: str, wake: Callable[[], None] = lambda: None
@@ -53,6 +72,17 @@ class Endpoints:
             created_at=row.created_at,
             updated_at=row.updated_at,
             url=f"{self.control_url}/endpoints/{row.name}/invocations",
+            production_variants=[
+                ProductionVariantSummary(
+                    **v,
+                    current_instance_count=sum(
+                        1
+                        for i in row.instances
+                        if i.variant_name == v["variant_name"] and i.status == "InService"
+                    ),
+                )
+                for v in row.variants or []
+            ],
             instances=[
                 InstanceDescription(
                     variant_name=i.variant_name,
@@ -84,6 +114,7 @@ class Endpoints:
                 status="Creating",
                 tags=request.tags,
                 endpoint_config_name=config.name,
+                variants=live_variants(config),
                 instances=instances_for(config),
             )
         crud.insert(self.db, endpoint, KIND)
@@ -120,6 +151,49 @@ class Endpoints:
             return Page[EndpointDescription](
                 items=[self.to_description(r) for r in rows], next_token=token
             )
+
+    def update_weights_and_capacities(
+        self, name: str, request: UpdateEndpointWeightsAndCapacities
+    ) -> EndpointDescription:
+        """SageMaker's UpdateEndpointWeightsAndCapacities: new weights route at once; the
+        reconciler starts or stops instances to the new counts, the endpoint Updating until
+        they all serve."""
+        with self.db.session() as session:
+            row = self._get(session, name)
+            if row.status != "InService":
+                raise Conflict(
+                    f"endpoint {name!r} is {row.status}; weights and capacities change only "
+                    "while it is InService",
+                    {"name": name, "status": row.status},
+                )
+            variants = {v["variant_name"]: dict(v) for v in row.variants or []}
+            for desired in request.desired_weights_and_capacities:
+                variant = variants.get(desired.variant_name)
+                if variant is None:
+                    raise InvalidRequest(
+                        f"endpoint {name!r} has no variant {desired.variant_name!r}; its "
+                        f"variants: {', '.join(variants)}",
+                        {"field": "variant_name"},
+                    )
+                if desired.desired_weight is None and desired.desired_instance_count is None:
+                    raise InvalidRequest(
+                        f"say a desired_weight or a desired_instance_count for variant "
+                        f"{desired.variant_name!r}",
+                        {"field": "desired_weights_and_capacities"},
+                    )
+                if desired.desired_weight is not None:
+                    variant["desired_weight"] = variant["current_weight"] = desired.desired_weight
+                if desired.desired_instance_count is not None:
+                    variant["desired_instance_count"] = desired.desired_instance_count
+            if not any(v["current_weight"] > 0 for v in variants.values()):
+                raise InvalidRequest(
+                    "at least one variant needs a weight above 0, or no request could be served",
+                    {"field": "desired_weight"},
+                )
+            row.variants = list(variants.values())
+            row.status = "Updating"
+        self.wake()
+        return self.describe(name)
 
     def delete(self, name: str) -> EndpointDescription:
         with self.db.session() as session:

@@ -146,6 +146,10 @@ class Endpoint(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
     endpoint_config_name: Mapped[str] = mapped_column(String(63))
+    # Each variant's live weight and instance count (UpdateEndpointWeightsAndCapacities
+    # changes them without a new config): variant_name, current_weight, desired_weight,
+    # desired_instance_count.
+    variants: Mapped[list[Any]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(32), index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -6,7 +6,11 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from modelyard.api.auth import platform, require_admin
 from modelyard.schemas.common import Page
-from modelyard.schemas.endpoints import CreateEndpoint, EndpointDescription
+from modelyard.schemas.endpoints import (
+    CreateEndpoint,
+    EndpointDescription,
+    UpdateEndpointWeightsAndCapacities,
+)
 
 router = APIRouter(
     prefix="/api/v1/endpoints", tags=["endpoints"], dependencies=[Depends(require_admin)]
@@ -32,6 +36,14 @@ def list_endpoints(
 @router.get("/{name}")
 def describe_endpoint(name: str, request: Request) -> EndpointDescription:
     return platform(request).endpoints.describe(name)
+
+
+@router.post("/{name}/weights-and-capacities")
+def update_weights_and_capacities(
+    name: str, body: UpdateEndpointWeightsAndCapacities, request: Request
+) -> EndpointDescription:
+    """SageMaker's UpdateEndpointWeightsAndCapacities."""
+    return platform(request).endpoints.update_weights_and_capacities(name, body)
 
 
 @router.delete("/{name}", status_code=202)
