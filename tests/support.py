@@ -168,3 +168,20 @@ def wait_for(predicate: Any, timeout: float = 60.0, poll: float = 0.1) -> Any:
             return value
         time.sleep(poll)
     raise AssertionError(f"condition not met within {timeout:.0f}s")
+
+
+def inference_model(session: Any, directory: Path, inference_py: str) -> str:
+    """Register a model served by `inference_py` (a SageMaker inference script: model_fn,
+    predict_fn, ...) with no artifact of its own; returns the model's name."""
+    import tarfile
+
+    from modelyard.sdk.model import Model
+
+    code = directory / "artifact" / "code"
+    code.mkdir(parents=True)
+    (code / "inference.py").write_text(inference_py)
+    archive = directory / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(directory / "artifact", arcname=".")
+    model_data = session.upload_data(archive, key_prefix=f"models/{directory.name}")
+    return Model(model_data, framework="python", session=session).create()

@@ -324,6 +324,36 @@ def endpoints_invoke(
     sys.stdout.write(response.text if response.text.endswith("\n") else response.text + "\n")
 
 
+@endpoints_app.command("update")
+def endpoints_update(
+    name: str,
+    config: Annotated[str, typer.Option(help="The endpoint config to serve from now on.")],
+    deployment_config: Annotated[
+        Path | None,
+        typer.Option(help="SageMaker's DeploymentConfig as JSON (CamelCase or snake case)."),
+    ] = None,
+    wait: bool = True,
+) -> None:
+    """Move a live endpoint to another config without dropping a request (blue/green or
+    rolling), printing each phase as it begins; a rolled-back update exits 1 with why."""
+    policy = None
+    if deployment_config is not None:
+        try:
+            policy = json.loads(deployment_config.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelyardError(f"--deployment-config {deployment_config}: {exc}") from None
+
+    def say(phase: dict[str, Any]) -> None:
+        out.print(f"{phase['started_at'][11:19]}  {phase['phase']}: {phase['message']}")
+
+    description = session().update_endpoint(
+        name, config, policy, wait=wait, on_phase=say if wait else None
+    )
+    out.print(
+        f"endpoint {name}: {description['status']}, config {description['endpoint_config_name']}"
+    )
+
+
 def parse_variant_change(text: str) -> dict[str, Any]:
     """VARIANT=WEIGHT, VARIANT=WEIGHT:COUNT or VARIANT=:COUNT."""
     variant, sep, values = text.partition("=")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from modelyard.api.metrics import Metrics
 from modelyard.compute.executor import Executor, open_executor
 from modelyard.controllers.endpoints import EndpointController
 from modelyard.controllers.jobs import JobController, launcher_environment
@@ -37,6 +38,7 @@ class Platform:
         self.default_bucket = default_bucket_name(self.store)
         self.store.create_bucket(self.default_bucket)
         self.routes = RoutingTable(settings.max_requests_per_instance)
+        self.metrics = Metrics(self)
         self.jobs = Jobs(self.db, self.store, settings, self.default_bucket)
         self.job_controller = JobController(
             self.db,
@@ -53,10 +55,16 @@ class Platform:
             self.storage_url,
             self.routes,
             executor=lambda on_exit: self._executor(on_exit, warm=False),
+            on_setup=self.metrics.model_setup,
         )
         self.models = Models(self.db, self.store)
         self.endpoint_configs = EndpointConfigs(self.db, settings.cpu_slots)
-        self.endpoints = Endpoints(self.db, self.control_url, wake=self.endpoint_controller.wake)
+        self.endpoints = Endpoints(
+            self.db,
+            self.control_url,
+            wake=self.endpoint_controller.wake,
+            traffic=self.routes.live,
+        )
 
     def _executor(self, on_exit: Callable[[], None], warm: bool) -> Executor:
         jobs_dir = self.settings.resolved_home / "jobs"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import tarfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ import pytest
 
 import modelyard as my
 from modelyard.errors import Conflict, InvalidRequest
-from tests.support import RunningServer, free_port, wait_for
+from tests.support import RunningServer, free_port, inference_model, wait_for
 
 INFERENCE = """\
 import os
@@ -40,14 +39,7 @@ def predict_fn(data, model):
 
 def pid_model(session: my.Session, directory: Path) -> str:
     """Register the pid-answering model; returns its name."""
-    code = directory / "artifact" / "code"
-    code.mkdir(parents=True)
-    (code / "inference.py").write_text(INFERENCE)
-    archive = directory / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(directory / "artifact", arcname=".")
-    model_data = session.upload_data(archive, key_prefix=f"routing/{directory.name}")
-    return my.Model(model_data, framework="python", session=session).create()
+    return inference_model(session, directory, INFERENCE)
 
 
 def invoke(server: RunningServer, endpoint: str, body: str = "0", **headers: str) -> Any:
@@ -204,6 +196,52 @@ def test_concurrent_requests_reach_every_instance(
     # The answer has a length, not a chunked body.
     assert answers[0].headers["content-length"] == str(len(answers[0].content))
     assert "transfer-encoding" not in answers[0].headers
+
+
+def scrape(server: RunningServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics as {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with server.http() as http:
+        text = http.get("/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_live_traffic_shows_in_the_description_and_in_metrics(
+    server: RunningServer, session: my.Session, three: str
+) -> None:
+    before = scrape(server)
+    ok = ("modelyard_invocations_total", (("code", "200"), ("endpoint", three),
+          ("variant", "AllTraffic")))  # fmt: skip
+    for _ in range(20):
+        assert invoke(server, three).status_code == 200
+    assert invoke(server, three, **{"X-Amzn-SageMaker-Target-Variant": "x"}).status_code == 400
+    after = scrape(server)
+    assert after[ok] - before.get(ok, 0) == 20
+    assert after[("modelyard_invocations_total", (("code", "400"), ("endpoint", three),
+                  ("variant", "")))] >= 1  # fmt: skip
+    latency = ("modelyard_invocation_latency_seconds_count", (("endpoint", three),
+               ("variant", "AllTraffic")))  # fmt: skip
+    assert after[latency] - before.get(latency, 0) == 20
+    assert after[("modelyard_endpoint_instances", (("endpoint", three), ("status", "InService"),
+                  ("variant", "AllTraffic")))] == 3  # fmt: skip
+    setups = ("modelyard_model_setup_seconds_count", (("endpoint", three),
+              ("variant", "AllTraffic")))  # fmt: skip
+    assert after[setups] >= 3
+    with server.http() as http:
+        assert "# TYPE modelyard_jobs gauge" in http.get("/metrics").text  # (jobs by status)
+
+    description = session.describe_endpoint(three)
+    traffic = description["production_variants"][0]["traffic"]
+    assert traffic["invocations_per_second"] >= 20 / 60
+    assert traffic["latency_p99_ms"] >= traffic["latency_p50_ms"] > 0
+    assert all(i["model_setup_seconds"] > 0 for i in description["instances"])
+    unauthorized = httpx.get(f"{server.url}/metrics")
+    assert unauthorized.status_code == 401
 
 
 def test_a_stuck_instance_is_taken_out_and_its_requests_answered_elsewhere(

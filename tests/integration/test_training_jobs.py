@@ -105,6 +105,27 @@ def test_linear_learner_trains(session: my.Session, uris: dict[str, str]) -> Non
     assert final["validation:binary_classification_accuracy"] > 0.9
 
 
+def test_job_counts_are_in_metrics(
+    server: RunningServer, session: my.Session, uris: dict[str, str]
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def completed_training_jobs() -> float:
+        with server.http() as http:
+            families = text_string_to_metric_families(http.get("/metrics").text)
+        return sum(
+            sample.value
+            for family in families
+            if family.name == "modelyard_jobs"
+            for sample in family.samples
+            if sample.labels == {"kind": "training", "status": "Completed"}
+        )
+
+    before = completed_training_jobs()
+    xgboost_estimator(session, num_round=2).fit({"train": uris["train"]}, logs=False)
+    assert completed_training_jobs() == before + 1
+
+
 def test_bad_hyperparameters_are_rejected_naming_each(
     session: my.Session, uris: dict[str, str]
 ) -> None:

@@ -64,6 +64,7 @@ def create_app(platform: Platform) -> InvocationsProxy:
         platform.admin_token,
         endpoint_exists,
         timeout=platform.settings.invocation_timeout_seconds,
+        on_answer=platform.metrics.invoked,
     )
     proxy.fastapi = app  # type: ignore[attr-defined]
     return proxy

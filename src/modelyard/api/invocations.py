@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import monotonic
 from typing import Any
 
 from modelyard.api.upstream import UpstreamClosed, UpstreamPool, UpstreamTimeout
@@ -51,8 +52,10 @@ class InvocationsProxy:
         admin_token: str,
         known: Callable[[str], bool],
         timeout: float = 60.0,
+        on_answer: Callable[[str, str, int, float], None] = lambda *_: None,
     ) -> None:
         self.app = app
+        self.on_answer = on_answer  # (endpoint, variant, status, seconds): for /metrics
         self.timeout = timeout  # SageMaker's 60 s by default: a slower model gets a 504
         self.routes = routes
         self.token = f"Bearer {admin_token}"
@@ -99,7 +102,11 @@ class InvocationsProxy:
             await self.app(scope, receive, send)
             return
         name = path[len(PREFIX) : -len(SUFFIX)]
+        started = monotonic()
         status, headers, body = await self._invoke(scope, receive, name)
+        variant = headers[-1][1].decode() if headers[-1][0] == INVOKED_VARIANT else ""
+        # Names nobody deployed are not worth a series each.
+        self.on_answer(name if status != 404 else "", variant, status, monotonic() - started)
         # Content-Length, so the client is not sent a chunked answer.
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -169,11 +176,13 @@ class InvocationsProxy:
                 )
             tried.append(instance)
             instance.outstanding += 1
+            started = monotonic()
             try:
                 response = await self.upstream.post(
                     instance.address, b"/invocations", headers, body, self.timeout
                 )
             except UpstreamTimeout:
+                instance.traffic.record(504, monotonic() - started)
                 return self._json(
                     *_error(
                         504,
@@ -188,7 +197,7 @@ class InvocationsProxy:
                 continue  # the next instance may answer; this one is never tried again
             finally:
                 instance.outstanding -= 1
-            instance.served += 1
+            instance.traffic.record(response.status, monotonic() - started)
             return (
                 response.status,
                 [

@@ -10,7 +10,9 @@ sees a stuck instance first.)
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import os
 import shutil
 import socket
@@ -21,11 +23,14 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import flag_modified
 
 from modelyard.compute.executor import Executor, Handle, Launch
 from modelyard.controllers.loop import ControlLoop
 from modelyard.controllers.routing import RoutingTable, VariantRoute
+from modelyard.controllers.traffic import statistic
 from modelyard.runtime.layout import log_tail
+from modelyard.services.deployments import Deployment
 from modelyard.settings import Settings
 from modelyard.store import Database
 from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance, Model
@@ -33,8 +38,12 @@ from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance, M
 logger = logging.getLogger("modelyard.endpoints")
 
 START_TIMEOUT_SECONDS = 180.0
+DRAIN_TIMEOUT_SECONDS = 30.0  # an instance out of rotation is stopped by then, answered or not
 MAX_START_FAILURES = 3
 LOG_FILE = "server.log"
+
+Targets = dict[tuple[str, str], int]  # (config, variant) -> instances to run
+Weights = dict[tuple[str, str], float]  # (config, variant) -> share of the endpoint's traffic
 
 
 def serving_args(model: Model) -> list[str]:
@@ -55,6 +64,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def fleet_key(endpoint: Endpoint, instance: EndpointInstance) -> tuple[str, str]:
+    """(config, variant) an instance serves; rows from before updates name no config."""
+    return (instance.endpoint_config_name or endpoint.endpoint_config_name, instance.variant_name)
+
+
 def handle_of(instance: EndpointInstance) -> Handle:
     return Handle(instance.pid or 0, instance.pid_started_at or 0.0)
 
@@ -69,8 +83,10 @@ class EndpointController(ControlLoop):
         storage_url: str,
         routes: RoutingTable,
         executor: Callable[[Callable[[], None]], Executor],
+        on_setup: Callable[[str, str, float], None] = lambda *_: None,
     ) -> None:
         super().__init__()
+        self.on_setup = on_setup  # (endpoint, variant, seconds from start to first /ping)
         self.executor = executor(self.wake)
         self.db = db
         self.settings = settings
@@ -78,6 +94,7 @@ class EndpointController(ControlLoop):
         self.routes = routes
         self.dir = settings.resolved_home / "endpoints"
         self._launched_at: dict[int, float] = {}
+        self._draining_since: dict[int, float] = {}
         self._settling = True
         self._http = httpx.Client(timeout=1.0)
 
@@ -118,7 +135,7 @@ class EndpointController(ControlLoop):
                     warming.add(endpoint.name)
             self.routes.replace(ready, known={e.name for e in endpoints}, warming=warming)
             self._settling = any(
-                e.status in ("Creating", "Updating", "Deleting")
+                e.status in ("Creating", "Updating", "RollingBack", "Deleting")
                 or any(i.status != "InService" for i in e.instances)
                 for e in endpoints
                 if e.status != "Failed"
@@ -130,30 +147,85 @@ class EndpointController(ControlLoop):
         (for processes this server started) and a slower pass is enough for the rest."""
         return 0.25 if self._settling else 1.0
 
-    def _scale(self, session: Session, endpoint: Endpoint) -> None:
-        """Add or remove instances until each variant has its desired count; the highest
-        indexes go first, and what they hold in flight is retried on the others."""
-        for variant in endpoint.variants or []:
-            name, desired = variant["variant_name"], variant["desired_instance_count"]
-            mine = [i for i in endpoint.instances if i.variant_name == name]
-            for instance in sorted(mine, key=lambda i: i.index)[desired:]:
-                self._kill(instance)
-                endpoint.instances.remove(instance)
-                session.delete(instance)
-            taken = {i.index for i in mine}
-            free = (n for n in range(64 + len(taken)) if n not in taken)
-            for _ in range(desired - len(mine)):
+    # -- what should run, and what runs ---------------------------------------------------
+    def _targets(self, endpoint: Endpoint) -> tuple[Targets, Weights, Deployment | None]:
+        """Instances to run and traffic weights, per (config, variant): the endpoint's own
+        fleet and, during an update, the new one, each as far as the update has got."""
+        state = endpoint.deployment
+        deployment = Deployment(state) if state and state["status"] == "InProgress" else None
+        fleets = [(endpoint.endpoint_config_name, endpoint.variants or [], 1.0, 1.0)]
+        if deployment is not None:
+            fleets = [
+                (fleets[0][0], fleets[0][1], 1 - deployment.share, deployment.old_fraction()),
+                (
+                    deployment.state["config"],
+                    deployment.state["variants"],
+                    deployment.share,
+                    deployment.new_fraction(),
+                ),
+            ]
+        counts: Targets = {}
+        weights: Weights = {}
+        for config, variants, share, fraction in fleets:
+            total = sum(float(v["current_weight"]) for v in variants) or 1.0
+            for v in variants:
+                key = (config, v["variant_name"])
+                # (a hair under, so that 3/5 of 5 is 3 and not 4 by rounding)
+                counts[key] = math.ceil(int(v["desired_instance_count"]) * fraction - 1e-9)
+                weights[key] = share * float(v["current_weight"]) / total
+        return counts, weights, deployment
+
+    def _scale(self, endpoint: Endpoint, counts: Targets) -> None:
+        """Add instances, or set the highest-indexed ones draining, until each (config,
+        variant) has its count; instances of no wanted (config, variant) drain too."""
+        live = [i for i in endpoint.instances if i.status != "Draining"]
+        for instance in live:
+            if fleet_key(endpoint, instance) not in counts:
+                self._drain(instance)
+        for key, wanted in counts.items():
+            mine = sorted((i for i in live if fleet_key(endpoint, i) == key), key=lambda i: i.index)
+            for instance in mine[wanted:]:
+                self._drain(instance)
+            taken = {i.index for i in endpoint.instances if i.variant_name == key[1]}
+            free = (n for n in itertools.count() if n not in taken)
+            for _ in range(wanted - len(mine)):
                 endpoint.instances.append(
                     EndpointInstance(
-                        variant_name=name, index=next(free), status="Pending", restarts=0
+                        endpoint_config_name=key[0],
+                        variant_name=key[1],
+                        index=next(free),
+                        status="Pending",
+                        restarts=0,
                     )
                 )
 
+    def _drain(self, instance: EndpointInstance) -> None:
+        """Out of rotation now (the next routing table leaves it out); stopped once what it
+        holds is answered."""
+        instance.status = "Draining"
+        self._draining_since[instance.id] = time.monotonic()
+
+    def _drained(self, session: Session, endpoint: Endpoint, instance: EndpointInstance) -> None:
+        since = self._draining_since.setdefault(instance.id, time.monotonic())
+        address = ("127.0.0.1", instance.port) if instance.port else None
+        busy = address is not None and self.routes.in_flight(address) > 0
+        if busy and time.monotonic() - since < DRAIN_TIMEOUT_SECONDS:
+            return
+        self._kill(instance)
+        self._draining_since.pop(instance.id, None)
+        endpoint.instances.remove(instance)
+        session.delete(instance)
+
     def _reconcile(self, session: Session, endpoint: Endpoint) -> list[VariantRoute]:
-        if endpoint.status == "Updating":
-            self._scale(session, endpoint)
-        ready: dict[str, list[tuple[str, int]]] = {}
-        for instance in endpoint.instances:
+        counts, weights, deployment = self._targets(endpoint)
+        if endpoint.status != "Creating" and endpoint.variants:
+            self._scale(endpoint, counts)
+        ready: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        failure: str | None = None
+        for instance in list(endpoint.instances):
+            if instance.status == "Draining":
+                self._drained(session, endpoint, instance)
+                continue
             alive = instance.pid is not None and self.executor.alive(handle_of(instance))
             if instance.pid is not None and not alive:
                 instance.last_error = log_tail(Path(instance.work_dir or ".") / LOG_FILE)
@@ -169,6 +241,13 @@ class EndpointController(ControlLoop):
                     if endpoint.status == "Creating":
                         self._fail(endpoint, instance)
                         return []
+                    if deployment is not None:
+                        failure = failure or (
+                            f"a new instance of variant {instance.variant_name} failed to "
+                            f"start {instance.restarts} times; last log lines:\n"
+                            f"{instance.last_error or '(none)'}"
+                        )
+                        continue
                     if endpoint.status == "Updating":
                         self._undo_scale_out(session, endpoint, instance)
                         return self._reconcile(session, endpoint)
@@ -178,7 +257,10 @@ class EndpointController(ControlLoop):
             if instance.status != "InService":
                 if self._ping(instance.port):
                     instance.status = "InService"
-                    self._launched_at.pop(instance.id, None)
+                    launched = self._launched_at.pop(instance.id, None)
+                    if launched is not None:  # (not for one found again after a restart)
+                        instance.setup_seconds = round(time.monotonic() - launched, 3)
+                        self.on_setup(endpoint.name, instance.variant_name, instance.setup_seconds)
                 elif (
                     time.monotonic() - self._launched_at.setdefault(instance.id, time.monotonic())
                     > START_TIMEOUT_SECONDS
@@ -188,18 +270,87 @@ class EndpointController(ControlLoop):
                         f"the model server did not answer /ping within {START_TIMEOUT_SECONDS:.0f}s"
                     )
             if instance.status == "InService" and instance.port is not None:
-                ready.setdefault(instance.variant_name, []).append(("127.0.0.1", instance.port))
-        in_service = sum(len(addresses) for addresses in ready.values())
-        if endpoint.status in ("Creating", "Updating") and in_service == len(endpoint.instances):
+                ready.setdefault(fleet_key(endpoint, instance), []).append(
+                    ("127.0.0.1", instance.port)
+                )
+        if deployment is not None:
+            self._advance(endpoint, deployment, counts, failure)
+        elif endpoint.status in ("Creating", "Updating") and self._settled(endpoint, counts):
             logger.info("endpoint %s is InService", endpoint.name)
             if endpoint.status == "Creating":
                 endpoint.failure_reason = None
             endpoint.status = "InService"
-        weights = {v["variant_name"]: float(v["current_weight"]) for v in endpoint.variants or []}
         return [
-            VariantRoute(name, weights.get(name, 1.0), addresses)
-            for name, addresses in ready.items()
+            VariantRoute(variant, weights.get((config, variant), 0.0), addresses, config)
+            for (config, variant), addresses in ready.items()
         ]
+
+    def _settled(self, endpoint: Endpoint, counts: Targets, config: str | None = None) -> bool:
+        """Every (config, variant) of `config` (all, if None) runs exactly its count of
+        instances, all serving, and none of its instances is still draining."""
+        for key, wanted in counts.items():
+            if config is not None and key[0] != config:
+                continue
+            mine = [i for i in endpoint.instances if fleet_key(endpoint, i) == key]
+            if len(mine) != wanted or any(i.status != "InService" for i in mine):
+                return False
+        return not any(
+            i.status == "Draining"
+            for i in endpoint.instances
+            if config is None or fleet_key(endpoint, i)[0] == config
+        )
+
+    def _advance(
+        self,
+        endpoint: Endpoint,
+        deployment: Deployment,
+        counts: Targets,
+        failure: str | None,
+    ) -> None:
+        new_config = deployment.state["config"]
+        ended = deployment.advance(
+            time.time(),
+            new_ready=self._settled(endpoint, counts, new_config),
+            old_settled=self._settled(endpoint, counts, endpoint.endpoint_config_name),
+            alarm=None if failure else self._alarm(endpoint, deployment),
+            failure=failure,
+        )
+        flag_modified(endpoint, "deployment")
+        endpoint.status = "RollingBack" if deployment.rolling_back else "Updating"
+        if ended == "Completed":
+            endpoint.endpoint_config_name = new_config
+            endpoint.variants = deployment.state["variants"]
+            endpoint.failure_reason = None
+            endpoint.status = "InService"
+            logger.info("endpoint %s now serves config %s", endpoint.name, new_config)
+        elif ended == "RolledBack":
+            endpoint.failure_reason = deployment.state["failure_reason"]
+            endpoint.status = "InService"
+            logger.warning("endpoint %s: %s", endpoint.name, endpoint.failure_reason)
+
+    def _alarm(self, endpoint: Endpoint, deployment: Deployment) -> str | None:
+        """The first alarm whose rule the new fleet's answers break, if any."""
+        shifted = deployment.shifted_at
+        alarms = deployment.alarms()
+        if shifted is None or not alarms:
+            return None
+        instances = [
+            found
+            for i in endpoint.instances
+            if fleet_key(endpoint, i)[0] == deployment.state["config"] and i.port
+            if (found := self.routes.instance(("127.0.0.1", i.port))) is not None
+        ]
+        now, wall = time.monotonic(), time.time()
+        for alarm in alarms:
+            since = now - min(alarm["period_seconds"], wall - shifted)
+            buckets = [b for i in instances for b in i.traffic.since(since)]
+            value = statistic(buckets, alarm["metric_name"], alarm["statistic"])
+            if value is not None and value > alarm["threshold"]:
+                return (
+                    f"{alarm['alarm_name']} ({alarm['metric_name']} {alarm['statistic']} "
+                    f"{value:g} > {alarm['threshold']:g})"
+                )
+        return None
 
     def _undo_scale_out(
         self, session: Session, endpoint: Endpoint, instance: EndpointInstance
@@ -246,9 +397,8 @@ class EndpointController(ControlLoop):
             return False
 
     def _launch(self, session: Session, endpoint: Endpoint, instance: EndpointInstance) -> None:
-        config = session.scalar(
-            select(EndpointConfig).where(EndpointConfig.name == endpoint.endpoint_config_name)
-        )
+        config_name = fleet_key(endpoint, instance)[0]
+        config = session.scalar(select(EndpointConfig).where(EndpointConfig.name == config_name))
         variant = next(
             (
                 v

@@ -6,27 +6,33 @@ requests in flight and its health) across replacements while its address is unch
 
 A request goes to a variant drawn by weight (or the one it names), then to the variant's
 healthy instance with the fewest requests in flight; ties rotate, so sequential traffic still
-reaches every instance.
+reaches every instance. During an update an endpoint has two fleets, the old config's and the
+new one's, whose variants may share names: each is its own entry, weighted by the share of
+traffic its fleet gets. An instance dropped from the table is remembered while it still has
+requests in flight, so the reconciler can wait for them before it stops the process.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from modelyard.controllers.traffic import TrafficWindow, summarize
 
 Address = tuple[str, int]
 
 
 class Instance:
-    __slots__ = ("address", "variant", "outstanding", "healthy", "served")
+    __slots__ = ("address", "variant", "outstanding", "healthy", "traffic")
 
     def __init__(self, address: Address, variant: str) -> None:
         self.address = address
         self.variant = variant
         self.outstanding = 0  # requests sent and not yet answered
         self.healthy = True  # False once a health check or a connection says it is not
-        self.served = 0
+        self.traffic = TrafficWindow()
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,13 @@ class VariantRoute:
     name: str
     weight: float
     addresses: list[Address]
+    fleet: str = ""  # the config it serves: during an update, two fleets share variant names
 
 
 @dataclass
 class _Variant:
     name: str
+    fleet: str
     weight: float
     instances: list[Instance]
     turn: int = 0  # where the next tie-break starts
@@ -64,7 +72,32 @@ class _Variant:
 
 @dataclass
 class _Endpoint:
-    variants: dict[str, _Variant] = field(default_factory=dict)
+    variants: list[_Variant] = field(default_factory=list)
+
+    def named(self, name: str) -> list[_Variant]:
+        return [v for v in self.variants if v.name == name]
+
+
+def _draw(variants: list[_Variant], exclude: Iterable[Instance]) -> Instance | None:
+    """An instance of a variant drawn by weight; a variant with nothing healthy left passes
+    its share to the others."""
+    if len(variants) == 1:
+        (only,) = variants
+        return only.least_loaded(exclude) if only.weight > 0 else None
+    candidates = [v for v in variants if v.weight > 0]
+    while candidates:
+        draw = random.random() * sum(v.weight for v in candidates)
+        chosen = candidates[-1]
+        for variant in candidates:
+            draw -= variant.weight
+            if draw < 0:
+                chosen = variant
+                break
+        instance = chosen.least_loaded(exclude)
+        if instance is not None:
+            return instance
+        candidates.remove(chosen)
+    return None
 
 
 class RoutingTable:
@@ -74,6 +107,7 @@ class RoutingTable:
         self._routes: dict[str, _Endpoint] = {}
         self._known: frozenset[str] = frozenset()
         self._warming: frozenset[str] = frozenset()
+        self._retired: dict[Address, Instance] = {}  # out of the table, requests in flight
 
     def replace(
         self,
@@ -81,26 +115,31 @@ class RoutingTable:
         known: set[str],
         warming: set[str] | None = None,
     ) -> None:
-        previous = {
-            instance.address: instance
-            for endpoint in self._routes.values()
-            for variant in endpoint.variants.values()
-            for instance in variant.instances
-        }
+        previous = {i.address: i for i in self.all_instances()}
+        previous.update(self._retired)
         routes: dict[str, _Endpoint] = {}
         for name, variants in ready.items():
             endpoint = _Endpoint()
             old = self._routes.get(name)
+            turns = {(v.fleet, v.name): v.turn for v in old.variants} if old else {}
             for route in variants:
                 instances = []
                 for address in route.addresses:
-                    instance = previous.get(address)
+                    instance = previous.pop(address, None)
                     if instance is None or instance.variant != route.name:
                         instance = Instance(address, route.name)
                     instances.append(instance)
-                turn = old.variants[route.name].turn if old and route.name in old.variants else 0
-                endpoint.variants[route.name] = _Variant(route.name, route.weight, instances, turn)
+                endpoint.variants.append(
+                    _Variant(
+                        route.name,
+                        route.fleet,
+                        route.weight,
+                        instances,
+                        turns.get((route.fleet, route.name), 0),
+                    )
+                )
             routes[name] = endpoint
+        self._retired = {a: i for a, i in previous.items() if i.outstanding > 0}
         self._routes = routes
         self._known = frozenset(known)
         self._warming = frozenset(warming or ())
@@ -117,38 +156,51 @@ class RoutingTable:
         if entry is None:
             return None
         if variant is not None:
-            chosen = entry.variants.get(variant)
-            return chosen.least_loaded(exclude) if chosen else None
-        variants = entry.variants
-        if len(variants) == 1:
-            (only,) = variants.values()
-            return only.least_loaded(exclude) if only.weight > 0 else None
-        candidates = [v for v in variants.values() if v.weight > 0]
-        while candidates:
-            total = sum(v.weight for v in candidates)
-            draw = random.random() * total
-            for chosen in candidates:
-                draw -= chosen.weight
-                if draw < 0:
-                    break
-            instance = chosen.least_loaded(exclude)
-            if instance is not None:
-                return instance
-            candidates.remove(chosen)  # nothing healthy there: the others take its share
-        return None
+            named = entry.named(variant)
+            if len(named) > 1:  # the same variant in the old and the new fleet
+                return _draw(named, exclude) or _draw(
+                    [_Variant(v.name, v.fleet, 1.0, v.instances) for v in named], exclude
+                )
+            return named[0].least_loaded(exclude) if named else None
+        return _draw(entry.variants, exclude)
+
+    def endpoints(self) -> list[str]:
+        return list(self._routes)
 
     def variants(self, endpoint: str) -> list[str]:
         entry = self._routes.get(endpoint)
-        return list(entry.variants) if entry else []
+        return list(dict.fromkeys(v.name for v in entry.variants)) if entry else []
 
     def instances(self, endpoint: str) -> list[Instance]:
         entry = self._routes.get(endpoint)
-        if entry is None:
-            return []
-        return [i for v in entry.variants.values() for i in v.instances]
+        return [i for v in entry.variants for i in v.instances] if entry else []
 
     def all_instances(self) -> list[Instance]:
         return [i for name in self._routes for i in self.instances(name)]
+
+    def in_flight(self, address: Address) -> int:
+        """Requests an instance (in the table or just dropped from it) has not answered."""
+        retired = self._retired.get(address)
+        if retired is not None:
+            return retired.outstanding
+        for instance in self.all_instances():
+            if instance.address == address:
+                return instance.outstanding
+        return 0
+
+    def instance(self, address: Address) -> Instance | None:
+        for instance in self.all_instances():
+            if instance.address == address:
+                return instance
+        return None
+
+    def live(self, endpoint: str, seconds: float = 60.0) -> dict[str, dict[str, float | int]]:
+        """Each variant's traffic over the last `seconds` (both fleets', during an update)."""
+        since = time.monotonic() - seconds
+        buckets: dict[str, list] = {}
+        for instance in self.instances(endpoint):
+            buckets.setdefault(instance.variant, []).extend(instance.traffic.since(since))
+        return {variant: summarize(found, seconds) for variant, found in buckets.items()}
 
     def knows(self, endpoint: str) -> bool:
         return endpoint in self._known

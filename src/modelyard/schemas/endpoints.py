@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -62,6 +63,9 @@ class CreateEndpoint(Strict):
 
 
 class InstanceDescription(Strict):
+    endpoint_config_name: str | None = Field(
+        default=None, description="The config it serves (during an update, old or new)."
+    )
     variant_name: str
     index: int
     status: str
@@ -69,6 +73,19 @@ class InstanceDescription(Strict):
     pid: int | None
     restarts: int
     last_error: str | None = None
+    model_setup_seconds: float | None = Field(
+        default=None, description="Start to first answer, the last time it started."
+    )
+
+
+class VariantTraffic(Strict):
+    """What a variant answered over the last minute, as the server's proxy saw it."""
+
+    invocations_per_second: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    errors_4xx: int
+    errors_5xx: int
 
 
 class ProductionVariantSummary(Strict):
@@ -79,6 +96,9 @@ class ProductionVariantSummary(Strict):
     desired_weight: float
     current_instance_count: int = Field(description="Instances in service now.")
     desired_instance_count: int
+    traffic: VariantTraffic | None = Field(
+        default=None, description="The last minute's requests (none since the server started)."
+    )
 
 
 class DesiredWeightAndCapacity(Strict):
@@ -93,6 +113,86 @@ class UpdateEndpointWeightsAndCapacities(Strict):
     )
 
 
+# -- updating a live endpoint (SageMaker's UpdateEndpoint with a DeploymentConfig) ----------
+class CapacitySize(Strict):
+    type: Literal["INSTANCE_COUNT", "CAPACITY_PERCENT"]
+    value: int = Field(ge=1)
+
+
+class TrafficRoutingConfiguration(Strict):
+    type: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "ALL_AT_ONCE"
+    wait_interval_in_seconds: int = Field(
+        default=0, ge=0, le=3600, description="Baking time after each traffic shift."
+    )
+    canary_size: CapacitySize | None = None
+    linear_step_size: CapacitySize | None = None
+
+
+class BlueGreenUpdatePolicy(Strict):
+    traffic_routing_configuration: TrafficRoutingConfiguration = TrafficRoutingConfiguration()
+    termination_wait_in_seconds: int = Field(
+        default=0, ge=0, le=3600, description="How long the old fleet stays up after the shift."
+    )
+    maximum_execution_timeout_in_seconds: int = Field(default=3600, ge=60, le=28800)
+
+
+class RollingUpdatePolicy(Strict):
+    maximum_batch_size: CapacitySize
+    wait_interval_in_seconds: int = Field(ge=0, le=3600)
+    maximum_execution_timeout_in_seconds: int = Field(default=3600, ge=60, le=28800)
+    rollback_maximum_batch_size: CapacitySize | None = None
+
+
+class Alarm(Strict):
+    """A local rule on the new fleet's own traffic, standing in for a CloudWatch alarm: it is
+    in alarm when the statistic of the metric over the last `period_seconds` is above the
+    threshold."""
+
+    alarm_name: str
+    metric_name: Literal[
+        "Invocation5XXErrors", "Invocation4XXErrors", "InvocationErrorRate", "ModelLatency"
+    ] = "Invocation5XXErrors"
+    statistic: Literal["Sum", "Average", "Maximum", "p50", "p90", "p99"] = "Sum"
+    threshold: float = 0
+    period_seconds: int = Field(default=60, ge=1, le=600)
+
+
+class AutoRollbackConfig(Strict):
+    alarms: list[Alarm] = Field(min_length=1, max_length=10)
+
+
+class DeploymentConfig(Strict):
+    blue_green_update_policy: BlueGreenUpdatePolicy | None = None
+    rolling_update_policy: RollingUpdatePolicy | None = None
+    auto_rollback_configuration: AutoRollbackConfig | None = None
+
+
+class UpdateEndpoint(Strict):
+    endpoint_config_name: str
+    deployment_config: DeploymentConfig | None = Field(
+        default=None,
+        description="Default: blue/green, all traffic at once once the new fleet serves.",
+    )
+
+
+class DeploymentPhase(Strict):
+    phase: str
+    message: str = ""
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+class DeploymentSummary(Strict):
+    """An update in progress (PendingDeploymentSummary) or the last one."""
+
+    endpoint_config_name: str
+    status: Literal["InProgress", "Completed", "RolledBack"]
+    traffic_to_new_fleet: float = Field(description="Share of requests the new fleet gets.")
+    phases: list[DeploymentPhase] = []
+    failure_reason: str | None = None
+    deployment_config: DeploymentConfig | None = None
+
+
 class EndpointDescription(Strict):
     name: str
     endpoint_config_name: str
@@ -100,6 +200,8 @@ class EndpointDescription(Strict):
     failure_reason: str | None = None
     url: str | None = None
     production_variants: list[ProductionVariantSummary] = []
+    pending_deployment_summary: DeploymentSummary | None = None
+    last_deployment_summary: DeploymentSummary | None = None
     instances: list[InstanceDescription] = []
     tags: dict[str, str] = {}
     created_at: datetime

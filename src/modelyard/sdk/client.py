@@ -54,6 +54,10 @@ class ApiClient:
         response = self.request("POST", path, json=json, **kwargs)
         return response.json() if response.content else None
 
+    def put(self, path: str, json: Any = None) -> Any:
+        response = self.request("PUT", path, json=json)
+        return response.json() if response.content else None
+
     def delete(self, path: str) -> Any:
         response = self.request("DELETE", path)
         return response.json() if response.content else None

@@ -129,16 +129,23 @@ class Model:
         serializer: BaseSerializer | None = None,
         deserializer: BaseDeserializer | None = None,
         wait: bool = True,
+        update_endpoint: bool = False,
+        deployment_config: dict[str, Any] | None = None,
         **_aws_only: Any,
     ) -> Predictor:
-        """Create the endpoint config and endpoint, wait until InService, return a Predictor."""
+        """Create the endpoint config and endpoint, wait until InService, return a Predictor.
+
+        With `update_endpoint=True` and the name of a live endpoint, that endpoint is moved to
+        this model instead, without dropping a request (`deployment_config`: SageMaker's
+        DeploymentConfig, see `Session.update_endpoint`)."""
         session = self._session()
         model_name = self.create()
         endpoint_name = endpoint_name or unique_name(model_name)
+        config_name = unique_name(endpoint_name) if update_endpoint else endpoint_name
         session.client.post(
             "/api/v1/endpoint-configs",
             json={
-                "name": endpoint_name,
+                "name": config_name,
                 "production_variants": [
                     {
                         "variant_name": "AllTraffic",
@@ -149,12 +156,16 @@ class Model:
                 ],
             },
         )
-        session.client.post(
-            "/api/v1/endpoints", json={"name": endpoint_name, "endpoint_config_name": endpoint_name}
-        )
         self.endpoint_name = endpoint_name
-        if wait:
-            session.wait_for_endpoint(endpoint_name)
+        if update_endpoint:
+            session.update_endpoint(endpoint_name, config_name, deployment_config, wait=wait)
+        else:
+            session.client.post(
+                "/api/v1/endpoints",
+                json={"name": endpoint_name, "endpoint_config_name": config_name},
+            )
+            if wait:
+                session.wait_for_endpoint(endpoint_name)
         return Predictor(
             endpoint_name, session=session, serializer=serializer, deserializer=deserializer
         )

@@ -81,6 +81,40 @@ class Predictor:
     def describe(self) -> dict[str, Any]:
         return self.session.describe_endpoint(self.endpoint_name)
 
+    def update_endpoint(
+        self,
+        initial_instance_count: int | None = None,
+        instance_type: str | None = None,
+        model_name: str | None = None,
+        deployment_config: dict[str, Any] | None = None,
+        wait: bool = True,
+        **_aws_only: Any,
+    ) -> None:
+        """As SageMaker's: a new endpoint config like the current one with these changes (every
+        variant), served in place of it without dropping a request (see
+        `Session.update_endpoint` for `deployment_config`)."""
+        from modelyard.names import unique_name
+
+        current = self.describe()
+        config = self.session.client.get(
+            f"/api/v1/endpoint-configs/{current['endpoint_config_name']}"
+        )
+        variants = []
+        for variant in config["production_variants"]:
+            changed = dict(variant)
+            if initial_instance_count is not None:
+                changed["initial_instance_count"] = initial_instance_count
+            if instance_type is not None:
+                changed["instance_type"] = instance_type
+            if model_name is not None:
+                changed["model_name"] = model_name
+            variants.append(changed)
+        name = unique_name(self.endpoint_name)
+        self.session.client.post(
+            "/api/v1/endpoint-configs", json={"name": name, "production_variants": variants}
+        )
+        self.session.update_endpoint(self.endpoint_name, name, deployment_config, wait=wait)
+
     def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
         description = self.describe()
         self.session.delete_endpoint(self.endpoint_name)

@@ -7,6 +7,7 @@ way `ray.init()` does — so a notebook needs no setup step.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -57,6 +58,20 @@ _VARIANT_KEYS = {
 def _snake_keys(entry: dict[str, Any]) -> dict[str, Any]:
     """SageMaker's CamelCase keys (as boto3 takes them) or modelyard's snake case."""
     return {_VARIANT_KEYS.get(key, key): value for key, value in entry.items()}
+
+
+def snake_case(value: Any) -> Any:
+    """A boto3-style structure (CamelCase keys, any depth) in modelyard's snake case."""
+    if isinstance(value, dict):
+        return {
+            re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower() if key[:1].isupper() else key: snake_case(
+                item
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [snake_case(item) for item in value]
+    return value
 
 
 def _file_chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
@@ -273,6 +288,58 @@ class Session:
         return (
             self.wait_for_endpoint(endpoint_name) if wait else self.describe_endpoint(endpoint_name)
         )
+
+    def update_endpoint(
+        self,
+        endpoint_name: str,
+        endpoint_config_name: str,
+        deployment_config: dict[str, Any] | None = None,
+        wait: bool = True,
+        on_phase: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Serve `endpoint_config_name` on a live endpoint without dropping a request:
+        blue/green (ALL_AT_ONCE, CANARY, LINEAR) or rolling, as `deployment_config` says
+        (SageMaker's DeploymentConfig, CamelCase or snake case); with AutoRollbackConfiguration
+        alarms, a new fleet that breaks one is rolled back. `on_phase` hears each phase."""
+        body: dict[str, Any] = {"endpoint_config_name": endpoint_config_name}
+        if deployment_config:
+            body["deployment_config"] = snake_case(deployment_config)
+        self.client.put(f"/api/v1/endpoints/{endpoint_name}", json=body)
+        if not wait:
+            return self.describe_endpoint(endpoint_name)
+        return self.wait_for_update(endpoint_name, on_phase)
+
+    def wait_for_update(
+        self,
+        name: str,
+        on_phase: Callable[[dict[str, Any]], None] | None = None,
+        poll: float = 0.2,
+    ) -> dict[str, Any]:
+        """Wait for an update to end; a rolled-back one raises with the reason."""
+        seen = 0
+        while True:
+            description = self.describe_endpoint(name)
+            summary = (
+                description.get("pending_deployment_summary")
+                or description.get("last_deployment_summary")
+                or {}
+            )
+            phases = summary.get("phases", [])
+            for phase in phases[seen:]:
+                if on_phase:
+                    on_phase(phase)
+            seen = len(phases)
+            if description["status"] == "Failed":
+                raise ModelyardError(f"endpoint {name} failed: {description['failure_reason']}")
+            if description["status"] == "InService" and not description.get(
+                "pending_deployment_summary"
+            ):
+                if summary.get("status") == "RolledBack":
+                    raise ModelyardError(
+                        f"the update of endpoint {name} was {summary['failure_reason']}"
+                    )
+                return description
+            time.sleep(poll)
 
     def delete_endpoint(self, name: str) -> None:
         self.client.delete(f"/api/v1/endpoints/{name}")

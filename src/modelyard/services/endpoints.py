@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -12,12 +13,15 @@ from modelyard.names import validate_name
 from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import (
     CreateEndpoint,
+    DeploymentSummary,
     EndpointDescription,
     InstanceDescription,
     ProductionVariantSummary,
+    UpdateEndpoint,
     UpdateEndpointWeightsAndCapacities,
 )
 from modelyard.services import crud
+from modelyard.services.deployments import Deployment
 from modelyard.store import Database
 from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance
 
@@ -54,16 +58,43 @@ def live_variants(config: EndpointConfig) -> list[dict[str, object]]:
     ]
 
 
+def _config(session: Session, name: str) -> EndpointConfig:
+    config = session.scalar(select(EndpointConfig).where(EndpointConfig.name == name))
+    if config is None:
+        raise InvalidRequest(
+            f"endpoint config {name!r} does not exist; create it first",
+            {"field": "endpoint_config_name"},
+        )
+    return config
+
+
 class Endpoints:
     def __init__(
-        self, db: Database, control_url: str, wake: Callable[[], None] = lambda: None
+        self,
+        db: Database,
+        control_url: str,
+        wake: Callable[[], None] = lambda: None,
+        traffic: Callable[[str], dict[str, dict[str, Any]]] = lambda _: {},
     ) -> None:
         self.db = db
         self.control_url = control_url
         self.wake = wake
+        self.traffic = traffic  # each variant's last minute of requests, from the proxy
 
     def to_description(self, row: Endpoint) -> EndpointDescription:
+        deployment = row.deployment and DeploymentSummary(
+            endpoint_config_name=row.deployment["config"],
+            status=row.deployment["status"],
+            traffic_to_new_fleet=row.deployment["share"],
+            phases=row.deployment["phases"],
+            failure_reason=row.deployment.get("failure_reason"),
+            deployment_config=row.deployment.get("deployment_config"),
+        )
+        pending = deployment if deployment and deployment.status == "InProgress" else None
+        traffic = self.traffic(row.name)
         return EndpointDescription(
+            pending_deployment_summary=pending,
+            last_deployment_summary=None if pending else deployment,
             name=row.name,
             endpoint_config_name=row.endpoint_config_name,
             status=row.status,
@@ -80,11 +111,13 @@ class Endpoints:
                         for i in row.instances
                         if i.variant_name == v["variant_name"] and i.status == "InService"
                     ),
+                    traffic=traffic.get(v["variant_name"]),
                 )
                 for v in row.variants or []
             ],
             instances=[
                 InstanceDescription(
+                    endpoint_config_name=i.endpoint_config_name or row.endpoint_config_name,
                     variant_name=i.variant_name,
                     index=i.index,
                     status=i.status,
@@ -92,6 +125,7 @@ class Endpoints:
                     pid=i.pid,
                     restarts=i.restarts,
                     last_error=i.last_error,
+                    model_setup_seconds=i.setup_seconds,
                 )
                 for i in row.instances
             ],
@@ -100,15 +134,7 @@ class Endpoints:
     def create(self, request: CreateEndpoint) -> EndpointDescription:
         validate_name(request.name, "endpoint name")
         with self.db.session() as session:
-            config = session.scalar(
-                select(EndpointConfig).where(EndpointConfig.name == request.endpoint_config_name)
-            )
-            if config is None:
-                raise InvalidRequest(
-                    f"endpoint config {request.endpoint_config_name!r} does not "
-                    "exist; create it first",
-                    {"field": "endpoint_config_name"},
-                )
+            config = _config(session, request.endpoint_config_name)
             endpoint = Endpoint(
                 name=request.name,
                 status="Creating",
@@ -152,6 +178,32 @@ class Endpoints:
                 items=[self.to_description(r) for r in rows], next_token=token
             )
 
+    def update(self, name: str, request: UpdateEndpoint) -> EndpointDescription:
+        """SageMaker's UpdateEndpoint: serve another config, without dropping a request. The
+        reconciler starts the new fleet, shifts traffic to it as the deployment config says
+        (watching its alarms), and stops the old fleet, or rolls back."""
+        with self.db.session() as session:
+            row = self._get(session, name)
+            if row.status != "InService":
+                raise Conflict(
+                    f"endpoint {name!r} is {row.status}; it can be updated only while InService",
+                    {"name": name, "status": row.status},
+                )
+            config = _config(session, request.endpoint_config_name)
+            if config.name == row.endpoint_config_name:
+                raise InvalidRequest(
+                    f"endpoint {name!r} already serves config {config.name!r}; give another "
+                    "(or change weights and counts with weights-and-capacities)",
+                    {"field": "endpoint_config_name"},
+                )
+            row.deployment = Deployment.start(
+                config.name, live_variants(config), request.deployment_config
+            ).state
+            row.status = "Updating"
+            row.failure_reason = None
+        self.wake()
+        return self.describe(name)
+
     def update_weights_and_capacities(
         self, name: str, request: UpdateEndpointWeightsAndCapacities
     ) -> EndpointDescription:
@@ -192,6 +244,7 @@ class Endpoints:
                 )
             row.variants = list(variants.values())
             row.status = "Updating"
+            row.failure_reason = None
         self.wake()
         return self.describe(name)
 

@@ -150,6 +150,8 @@ class Endpoint(Base):
     # changes them without a new config): variant_name, current_weight, desired_weight,
     # desired_instance_count.
     variants: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The update in progress, or the last one (controllers/deployments.py keeps its state).
+    deployment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -175,6 +177,8 @@ class EndpointInstance(Base):
     endpoint_id: Mapped[int] = mapped_column(
         ForeignKey("endpoints.id", ondelete="CASCADE"), index=True
     )
+    # The config it serves: during an update, the old one's or the new one's.
+    endpoint_config_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
     variant_name: Mapped[str] = mapped_column(String(63))
     index: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32))
@@ -184,5 +188,7 @@ class EndpointInstance(Base):
     work_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
     restarts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Start → first answer to /ping, the last time it started (SageMaker's ModelSetupTime).
+    setup_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     endpoint: Mapped[Endpoint] = relationship(back_populates="instances")

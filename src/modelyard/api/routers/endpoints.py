@@ -9,6 +9,7 @@ from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import (
     CreateEndpoint,
     EndpointDescription,
+    UpdateEndpoint,
     UpdateEndpointWeightsAndCapacities,
 )
 
@@ -36,6 +37,12 @@ def list_endpoints(
 @router.get("/{name}")
 def describe_endpoint(name: str, request: Request) -> EndpointDescription:
     return platform(request).endpoints.describe(name)
+
+
+@router.put("/{name}")
+def update_endpoint(name: str, body: UpdateEndpoint, request: Request) -> EndpointDescription:
+    """SageMaker's UpdateEndpoint: move to another endpoint config (blue/green or rolling)."""
+    return platform(request).endpoints.update(name, body)
 
 
 @router.post("/{name}/weights-and-capacities")

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from modelyard._version import __version__
 from modelyard.api.auth import platform, require_admin
@@ -29,3 +30,9 @@ def info(request: Request) -> dict[str, Any]:
         "cpu_slots": p.settings.cpu_slots,
         "compute": p.settings.compute,
     }
+
+
+@router.get("/metrics", dependencies=[Depends(require_admin)])
+def metrics(request: Request) -> Response:
+    """Prometheus' text format: invocations, latencies, instances, setup times, jobs."""
+    return Response(platform(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
