@@ -7,7 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,3 +187,38 @@ def inference_model(session: Any, directory: Path, inference_py: str) -> str:
         tar.add(directory / "artifact", arcname=".")
     model_data = session.upload_data(archive, key_prefix=f"models/{directory.name}")
     return Model(model_data, framework="python", session=session).create()
+
+
+class Load:
+    """Requests sent back to back from a few threads while the test does something else;
+    every answer's status and body is kept."""
+
+    def __init__(
+        self, server: RunningServer, endpoint: str, threads: int = 3, body: str = "0"
+    ) -> None:
+        self.body = body
+        self.url = f"{server.url}/endpoints/{endpoint}/invocations"
+        self.headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "text/csv"}
+        self.answers: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=60) as http:
+            while not self._stop.is_set():
+                response = http.post(self.url, content=self.body, headers=self.headers)
+                body = response.json()[0] if response.status_code == 200 else response.text
+                self.answers.append((response.status_code, body))
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def versions(self) -> Counter[str]:
+        return Counter(body.split(":")[0] for status, body in self.answers if status == 200)

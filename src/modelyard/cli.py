@@ -393,6 +393,50 @@ def endpoints_update_weights(
     )
 
 
+@endpoints_app.command("autoscale")
+def endpoints_autoscale(
+    name: str,
+    variant: str = "AllTraffic",
+    min_capacity: Annotated[
+        int, typer.Option("--min", help="Fewest instances; 0 scales to zero.")
+    ] = 1,
+    max_capacity: Annotated[int | None, typer.Option("--max", help="Most instances.")] = None,
+    target: Annotated[float | None, typer.Option(help="The metric's target per instance.")] = None,
+    metric: Annotated[
+        str, typer.Option(help="ConcurrentRequestsPerInstance or InvocationsPerInstance.")
+    ] = "ConcurrentRequestsPerInstance",
+    scale_out_cooldown: float = 0,
+    scale_in_cooldown: float = 300,
+    zero_after: Annotated[
+        float, typer.Option(help="Idle seconds before a --min 0 variant has no instance.")
+    ] = 300,
+    off: Annotated[bool, typer.Option("--off", help="Stop autoscaling the variant.")] = False,
+) -> None:
+    """Autoscale a variant by target tracking, or stop (--off)."""
+    s = session()
+    if off:
+        s.delete_scaling_policy(name, variant)
+        out.print(f"endpoint {name} variant {variant}: autoscaling off")
+        return
+    if max_capacity is None or target is None:
+        raise ModelyardError("give --max and --target (or --off)")
+    s.put_scaling_policy(
+        name,
+        variant,
+        min_capacity=min_capacity,
+        max_capacity=max_capacity,
+        target_value=target,
+        metric=metric,
+        scale_out_cooldown=scale_out_cooldown,
+        scale_in_cooldown=scale_in_cooldown,
+        scale_to_zero_after_seconds=zero_after,
+    )
+    out.print(
+        f"endpoint {name} variant {variant}: {min_capacity}..{max_capacity} instances, "
+        f"{metric} → {target:g}"
+    )
+
+
 @endpoints_app.command("delete")
 def endpoints_delete(name: str) -> None:
     """Delete an endpoint (its instances stop)."""

@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import pytest
 
 import modelyard as my
 from modelyard.errors import Conflict, InvalidRequest, ModelyardError
-from tests.support import RunningServer, inference_model, wait_for
+from tests.support import Load, RunningServer, inference_model, wait_for
 
 VERSIONED = """\
 import os
@@ -45,38 +44,6 @@ UNLOADABLE = """\
 def model_fn(model_dir):
     raise RuntimeError("this model cannot load")
 """
-
-
-class Load:
-    """Requests sent back to back from a few threads while the test does something else;
-    every answer's status and body is kept."""
-
-    def __init__(self, server: RunningServer, endpoint: str, threads: int = 3) -> None:
-        self.url = f"{server.url}/endpoints/{endpoint}/invocations"
-        self.headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "text/csv"}
-        self.answers: list[tuple[int, str]] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=60) as http:
-            while not self._stop.is_set():
-                response = http.post(self.url, content="0", headers=self.headers)
-                body = response.json()[0] if response.status_code == 200 else response.text
-                self.answers.append((response.status_code, body))
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def versions(self) -> Counter[str]:
-        return Counter(body.split(":")[0] for status, body in self.answers if status == 200)
 
 
 @pytest.fixture(scope="module")

@@ -45,8 +45,9 @@ def test_sdk_example_runs(
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    # 3 rows from the trained model, 3 from the tuned, 1 from the A/B endpoint's candidate
-    assert result.stdout.count("'score'") == 7
+    # 3 rows from the trained model, 3 from the tuned, 1 from the A/B endpoint's candidate,
+    # 1 from the autoscaled endpoint
+    assert result.stdout.count("'score'") == 8
     assert "TrainingJobName" in result.stdout  # the tuning job's analytics
     assert "'auc'" in result.stdout and "'mean'" in result.stdout  # evaluation, cross-validation
     assert "test.csv.out']" in result.stdout  # the batch transform's output

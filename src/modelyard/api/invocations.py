@@ -32,7 +32,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PREFIX = "/endpoints/"
 SUFFIX = "/invocations"
 MAX_BODY = 100 * 1024 * 1024
-WARM_WAIT = 60.0
+WARM_WAIT = 120.0  # covers a model server's start from zero
 HEALTH_INTERVAL = 1.0
 HEALTH_TIMEOUT = 2.0
 TARGET_VARIANT_HEADERS = (b"x-amzn-sagemaker-target-variant", b"x-modelyard-target-variant")
@@ -148,10 +148,12 @@ class InvocationsProxy:
             headers += b"Accept: " + accept + b"\r\n"
         waited = 0.0
         while not self.routes.instances(name) and self.routes.warming(name) and waited < WARM_WAIT:
-            # An InService endpoint whose instances are restarting (say, after a server
-            # restart): hold the request briefly, as a load balancer would, instead of failing.
-            await asyncio.sleep(0.05)
-            waited += 0.05
+            # An InService endpoint with no instance ready: scaled to zero (this request asks
+            # for one) or restarting after a server restart. Hold the request, as a load
+            # balancer would, instead of failing it.
+            self.routes.demand(name)
+            await asyncio.sleep(0.02)
+            waited += 0.02
         if target is not None and target not in self.routes.variants(name):
             if self.routes.knows(name) or await asyncio.to_thread(self.known, name):
                 return self._json(
@@ -165,12 +167,18 @@ class InvocationsProxy:
         tried: list[Instance] = []
         while (instance := self.routes.pick(name, target, tried)) is not None:
             if self.routes.full(instance):
+                pool = instance.pool
+                limit = (
+                    f"its variant {instance.variant!r} has its MaxConcurrency of "
+                    f"{pool.max_concurrency} requests in flight"
+                    if pool and pool.max_concurrency and pool.in_flight() >= pool.max_concurrency
+                    else f"it has {instance.outstanding} requests in flight on each instance"
+                )
                 return self._json(
                     *_error(
                         429,
                         "ThrottlingException",
-                        f"endpoint {name!r} has {instance.outstanding} requests in flight on "
-                        "each instance; retry shortly or add instances",
+                        f"endpoint {name!r} is at capacity: {limit}; retry shortly",
                     ),
                     [(b"retry-after", b"1")],
                 )

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
 from modelyard.compute.executor import Executor, Handle, Launch
+from modelyard.controllers.autoscaling import VariantScaler
 from modelyard.controllers.loop import ControlLoop
 from modelyard.controllers.routing import RoutingTable, VariantRoute
 from modelyard.controllers.traffic import statistic
@@ -95,6 +96,8 @@ class EndpointController(ControlLoop):
         self.dir = settings.resolved_home / "endpoints"
         self._launched_at: dict[int, float] = {}
         self._draining_since: dict[int, float] = {}
+        self._scalers: dict[tuple[str, str], VariantScaler] = {}
+        routes.on_demand = self.wake  # a request waits for an endpoint scaled to zero
         self._settling = True
         self._http = httpx.Client(timeout=1.0)
 
@@ -122,7 +125,10 @@ class EndpointController(ControlLoop):
             ).all()
             ready: dict[str, list[VariantRoute]] = {}
             warming: set[str] = set()
+            demanded = self.routes.take_demands()
             for endpoint in endpoints:
+                if endpoint.status == "InService":
+                    self._autoscale(endpoint, endpoint.name in demanded)
                 if endpoint.status == "Deleting":
                     self._delete(session, endpoint)
                     continue
@@ -146,6 +152,26 @@ class EndpointController(ControlLoop):
         """Tick fast while instances start; when all serve, a crash wakes the loop anyway
         (for processes this server started) and a slower pass is enough for the rest."""
         return 0.25 if self._settling else 1.0
+
+    def _autoscale(self, endpoint: Endpoint, demanded: bool) -> None:
+        """Each autoscaled variant's instance count, from its policy and its load."""
+        now = time.monotonic()
+        variants, changed = [dict(v) for v in endpoint.variants or []], False
+        for variant in variants:
+            policy = variant.get("scaling_policy")
+            if not policy:
+                continue
+            key = (endpoint.name, variant["variant_name"])
+            scaler = self._scalers.setdefault(key, VariantScaler(now))
+            scaler.observe(now, *self.routes.load(*key, recent=2 * self.interval))
+            current = int(variant["desired_instance_count"])
+            wanted = scaler.desired(policy, current, now, demanded and current == 0)
+            if wanted != current:
+                logger.info("endpoint %s variant %s: %d → %d instances", *key, current, wanted)
+                variant["desired_instance_count"] = wanted
+                changed = True
+        if changed:
+            endpoint.variants = variants
 
     # -- what should run, and what runs ---------------------------------------------------
     def _targets(self, endpoint: Endpoint) -> tuple[Targets, Weights, Deployment | None]:
@@ -280,8 +306,14 @@ class EndpointController(ControlLoop):
             if endpoint.status == "Creating":
                 endpoint.failure_reason = None
             endpoint.status = "InService"
+        caps = {
+            v["variant_name"]: (v.get("serverless_config") or {}).get("max_concurrency")
+            for v in endpoint.variants or []
+        }
         return [
-            VariantRoute(variant, weights.get((config, variant), 0.0), addresses, config)
+            VariantRoute(
+                variant, weights.get((config, variant), 0.0), addresses, config, caps.get(variant)
+            )
             for (config, variant), addresses in ready.items()
         ]
 
@@ -473,4 +505,6 @@ class EndpointController(ControlLoop):
             self._kill(instance)
         shutil.rmtree(self.dir / endpoint.name, ignore_errors=True)
         session.delete(endpoint)
+        for key in [k for k in self._scalers if k[0] == endpoint.name]:
+            del self._scalers[key]
         logger.info("endpoint %s deleted", endpoint.name)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from modelyard.controllers.traffic import TrafficWindow, summarize
@@ -25,7 +25,7 @@ Address = tuple[str, int]
 
 
 class Instance:
-    __slots__ = ("address", "variant", "outstanding", "healthy", "traffic")
+    __slots__ = ("address", "variant", "outstanding", "healthy", "traffic", "pool")
 
     def __init__(self, address: Address, variant: str) -> None:
         self.address = address
@@ -33,6 +33,7 @@ class Instance:
         self.outstanding = 0  # requests sent and not yet answered
         self.healthy = True  # False once a health check or a connection says it is not
         self.traffic = TrafficWindow()
+        self.pool: _Variant | None = None  # the variant entry it is in now
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class VariantRoute:
     weight: float
     addresses: list[Address]
     fleet: str = ""  # the config it serves: during an update, two fleets share variant names
+    max_concurrency: int | None = None  # a serverless variant's cap on requests in flight
 
 
 @dataclass
@@ -52,6 +54,10 @@ class _Variant:
     weight: float
     instances: list[Instance]
     turn: int = 0  # where the next tie-break starts
+    max_concurrency: int | None = None
+
+    def in_flight(self) -> int:
+        return sum(i.outstanding for i in self.instances)
 
     def least_loaded(self, exclude: Iterable[Instance] = ()) -> Instance | None:
         count = len(self.instances)
@@ -108,6 +114,8 @@ class RoutingTable:
         self._known: frozenset[str] = frozenset()
         self._warming: frozenset[str] = frozenset()
         self._retired: dict[Address, Instance] = {}  # out of the table, requests in flight
+        self._demanded: set[str] = set()
+        self.on_demand: Callable[[], None] = lambda: None  # the reconciler's wake
 
     def replace(
         self,
@@ -129,15 +137,17 @@ class RoutingTable:
                     if instance is None or instance.variant != route.name:
                         instance = Instance(address, route.name)
                     instances.append(instance)
-                endpoint.variants.append(
-                    _Variant(
-                        route.name,
-                        route.fleet,
-                        route.weight,
-                        instances,
-                        turns.get((route.fleet, route.name), 0),
-                    )
+                pool = _Variant(
+                    route.name,
+                    route.fleet,
+                    route.weight,
+                    instances,
+                    turns.get((route.fleet, route.name), 0),
+                    route.max_concurrency,
                 )
+                for instance in instances:
+                    instance.pool = pool
+                endpoint.variants.append(pool)
             routes[name] = endpoint
         self._retired = {a: i for a, i in previous.items() if i.outstanding > 0}
         self._routes = routes
@@ -202,6 +212,19 @@ class RoutingTable:
             buckets.setdefault(instance.variant, []).extend(instance.traffic.since(since))
         return {variant: summarize(found, seconds) for variant, found in buckets.items()}
 
+    def load(self, endpoint: str, variant: str, recent: float) -> tuple[int, int, int]:
+        """A variant's requests in flight, invocations in the last minute, and invocations in
+        the last `recent` seconds: what its autoscaling reads."""
+        now = time.monotonic()
+        instances = [i for i in self.instances(endpoint) if i.variant == variant]
+        minute = [b for i in instances for b in i.traffic.since(now - 60)]
+        last = int(now - recent)
+        return (
+            sum(i.outstanding for i in instances),
+            sum(b.count for b in minute),
+            sum(b.count for b in minute if b.second >= last),
+        )
+
     def knows(self, endpoint: str) -> bool:
         return endpoint in self._known
 
@@ -210,4 +233,19 @@ class RoutingTable:
         return endpoint in self._warming
 
     def full(self, instance: Instance) -> bool:
-        return instance.outstanding >= self.max_outstanding
+        """Taking one more request would exceed the instance's or its variant's limit."""
+        if instance.outstanding >= self.max_outstanding:
+            return True
+        pool = instance.pool
+        return bool(pool and pool.max_concurrency and pool.in_flight() >= pool.max_concurrency)
+
+    # -- demand for endpoints with no instance ---------------------------------------------
+    def demand(self, endpoint: str) -> None:
+        """A request waits for an endpoint that has no instance ready (scaled to zero)."""
+        if endpoint not in self._demanded:
+            self._demanded.add(endpoint)
+            self.on_demand()
+
+    def take_demands(self) -> set[str]:
+        demanded, self._demanded = self._demanded, set()
+        return demanded

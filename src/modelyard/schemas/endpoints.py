@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from modelyard.schemas.common import Strict
 
@@ -31,12 +31,58 @@ class ModelDescription(CreateModel):
     created_at: datetime
 
 
+MAX_INSTANCES = 64
+
+
+class ServerlessConfig(Strict):
+    """SageMaker's serverless inference: instances only while requests come, at most
+    max_concurrency requests at once (more get 429)."""
+
+    memory_size_in_mb: int = Field(
+        default=2048, ge=1024, le=6144, description="Shown, not enforced on one machine."
+    )
+    max_concurrency: int = Field(default=20, ge=1, le=200)
+    provisioned_concurrency: int = Field(
+        default=0, ge=0, le=MAX_INSTANCES, description="Instances kept warm."
+    )
+
+
 class ProductionVariant(Strict):
     variant_name: str = "AllTraffic"
     model_name: str
-    initial_instance_count: int = Field(default=1, ge=1, le=64)
+    initial_instance_count: int = Field(
+        default=1, ge=1, le=MAX_INSTANCES, description="Ignored for a serverless variant."
+    )
     instance_type: str = "local"
     initial_variant_weight: float = Field(default=1.0, ge=0)
+    serverless_config: ServerlessConfig | None = None
+
+
+class ScalingPolicy(Strict):
+    """Target tracking (SageMaker's Application Auto Scaling, TargetTrackingScaling): keep
+    `metric` near `target_value` with between min_capacity and max_capacity instances. A
+    min_capacity of 0 releases every instance after scale_to_zero_after_seconds without a
+    request; the next request waits while one starts."""
+
+    min_capacity: int = Field(default=1, ge=0, le=MAX_INSTANCES)
+    max_capacity: int = Field(ge=1, le=MAX_INSTANCES)
+    metric: Literal["ConcurrentRequestsPerInstance", "InvocationsPerInstance"] = (
+        "ConcurrentRequestsPerInstance"
+    )
+    target_value: float = Field(
+        gt=0, description="Requests in flight per instance, or invocations per instance a minute."
+    )
+    scale_out_cooldown: float = Field(default=0, ge=0, le=3600)
+    scale_in_cooldown: float = Field(default=300, ge=0, le=3600)
+    scale_to_zero_after_seconds: float = Field(default=300, ge=1, le=86400)
+
+    @model_validator(mode="after")
+    def _range(self) -> ScalingPolicy:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(
+                f"min_capacity {self.min_capacity} is above max_capacity {self.max_capacity}"
+            )
+        return self
 
 
 MAX_VARIANTS = 10
@@ -96,6 +142,8 @@ class ProductionVariantSummary(Strict):
     desired_weight: float
     current_instance_count: int = Field(description="Instances in service now.")
     desired_instance_count: int
+    scaling_policy: ScalingPolicy | None = None
+    serverless_config: ServerlessConfig | None = None
     traffic: VariantTraffic | None = Field(
         default=None, description="The last minute's requests (none since the server started)."
     )
@@ -104,7 +152,7 @@ class ProductionVariantSummary(Strict):
 class DesiredWeightAndCapacity(Strict):
     variant_name: str
     desired_weight: float | None = Field(default=None, ge=0)
-    desired_instance_count: int | None = Field(default=None, ge=1, le=64)
+    desired_instance_count: int | None = Field(default=None, ge=1, le=MAX_INSTANCES)
 
 
 class UpdateEndpointWeightsAndCapacities(Strict):

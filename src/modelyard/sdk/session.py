@@ -341,6 +341,43 @@ class Session:
                 return description
             time.sleep(poll)
 
+    def put_scaling_policy(
+        self,
+        endpoint_name: str,
+        variant_name: str = "AllTraffic",
+        *,
+        max_capacity: int,
+        target_value: float,
+        min_capacity: int = 1,
+        metric: str = "ConcurrentRequestsPerInstance",
+        scale_out_cooldown: float = 0,
+        scale_in_cooldown: float = 300,
+        scale_to_zero_after_seconds: float = 300,
+    ) -> dict[str, Any]:
+        """Autoscale a variant by target tracking (SageMaker's register_scalable_target plus
+        put_scaling_policy in one): `metric` ConcurrentRequestsPerInstance or
+        InvocationsPerInstance (a minute) kept near `target_value`; `min_capacity=0` scales
+        to zero after `scale_to_zero_after_seconds` without a request."""
+        return self.client.put(  # type: ignore[no-any-return]
+            f"/api/v1/endpoints/{endpoint_name}/variants/{variant_name}/scaling-policy",
+            json={
+                "min_capacity": min_capacity,
+                "max_capacity": max_capacity,
+                "metric": metric,
+                "target_value": target_value,
+                "scale_out_cooldown": scale_out_cooldown,
+                "scale_in_cooldown": scale_in_cooldown,
+                "scale_to_zero_after_seconds": scale_to_zero_after_seconds,
+            },
+        )
+
+    def delete_scaling_policy(
+        self, endpoint_name: str, variant_name: str = "AllTraffic"
+    ) -> dict[str, Any]:
+        return self.client.delete(  # type: ignore[no-any-return]
+            f"/api/v1/endpoints/{endpoint_name}/variants/{variant_name}/scaling-policy"
+        )
+
     def delete_endpoint(self, name: str) -> None:
         self.client.delete(f"/api/v1/endpoints/{name}")
 

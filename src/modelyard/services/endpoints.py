@@ -12,11 +12,14 @@ from modelyard.errors import Conflict, InvalidRequest, NotFound
 from modelyard.names import validate_name
 from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import (
+    MAX_INSTANCES,
     CreateEndpoint,
     DeploymentSummary,
     EndpointDescription,
     InstanceDescription,
     ProductionVariantSummary,
+    ScalingPolicy,
+    ServerlessConfig,
     UpdateEndpoint,
     UpdateEndpointWeightsAndCapacities,
 )
@@ -26,6 +29,7 @@ from modelyard.store import Database
 from modelyard.store.models import Endpoint, EndpointConfig, EndpointInstance
 
 KIND = "endpoint"
+SERVERLESS_IDLE_SECONDS = 60.0
 STATUSES = (
     "Creating",
     "InService",
@@ -39,23 +43,48 @@ STATUSES = (
 
 def instances_for(config: EndpointConfig) -> list[EndpointInstance]:
     return [
-        EndpointInstance(variant_name=v["variant_name"], index=i, status="Pending", restarts=0)
-        for v in config.production_variants
-        for i in range(v["initial_instance_count"])
+        EndpointInstance(
+            endpoint_config_name=config.name,
+            variant_name=v["variant_name"],
+            index=i,
+            status="Pending",
+            restarts=0,
+        )
+        for v in live_variants(config)
+        for i in range(v["desired_instance_count"])
     ]
 
 
-def live_variants(config: EndpointConfig) -> list[dict[str, object]]:
-    """An endpoint's own copy of its config's variants, which weight updates then change."""
-    return [
-        {
+def serverless_policy(serverless: ServerlessConfig) -> ScalingPolicy:
+    """A serverless variant scales on its requests in flight, from its provisioned
+    concurrency (often 0) to an instance per concurrent request (at most the cap)."""
+    return ScalingPolicy(
+        min_capacity=serverless.provisioned_concurrency,
+        max_capacity=max(1, min(MAX_INSTANCES, serverless.max_concurrency)),
+        target_value=1,
+        scale_in_cooldown=30,
+        scale_to_zero_after_seconds=SERVERLESS_IDLE_SECONDS,
+    )
+
+
+def live_variants(config: EndpointConfig) -> list[dict[str, Any]]:
+    """An endpoint's own copy of its config's variants, which weight updates, autoscaling and
+    serverless scaling then change."""
+    variants = []
+    for v in config.production_variants:
+        live: dict[str, Any] = {
             "variant_name": v["variant_name"],
             "current_weight": v.get("initial_variant_weight", 1.0),
             "desired_weight": v.get("initial_variant_weight", 1.0),
             "desired_instance_count": v["initial_instance_count"],
         }
-        for v in config.production_variants
-    ]
+        if v.get("serverless_config"):
+            serverless = ServerlessConfig.model_validate(v["serverless_config"])
+            live["serverless_config"] = serverless.model_dump()
+            live["scaling_policy"] = serverless_policy(serverless).model_dump()
+            live["desired_instance_count"] = serverless.provisioned_concurrency
+        variants.append(live)
+    return variants
 
 
 def _config(session: Session, name: str) -> EndpointConfig:
@@ -245,6 +274,38 @@ class Endpoints:
             row.variants = list(variants.values())
             row.status = "Updating"
             row.failure_reason = None
+        self.wake()
+        return self.describe(name)
+
+    def put_scaling_policy(
+        self, name: str, variant_name: str, policy: ScalingPolicy | None
+    ) -> EndpointDescription:
+        """Set (or, with None, remove) a variant's target-tracking policy; the reconciler
+        applies it from its next pass."""
+        with self.db.session() as session:
+            row = self._get(session, name)
+            if row.status in ("Deleting", "Failed"):
+                raise Conflict(
+                    f"endpoint {name!r} is {row.status}; it cannot be scaled",
+                    {"name": name, "status": row.status},
+                )
+            variants = [dict(v) for v in row.variants or []]
+            variant = next((v for v in variants if v["variant_name"] == variant_name), None)
+            if variant is None:
+                raise NotFound(
+                    f"endpoint {name!r} has no variant {variant_name!r}; its variants: "
+                    f"{', '.join(v['variant_name'] for v in variants)}",
+                    {"variant_name": variant_name},
+                )
+            if policy is None:
+                variant.pop("scaling_policy", None)
+            else:
+                variant["scaling_policy"] = policy.model_dump()
+                variant["desired_instance_count"] = max(
+                    policy.min_capacity,
+                    min(policy.max_capacity, int(variant["desired_instance_count"])),
+                )
+            row.variants = variants
         self.wake()
         return self.describe(name)
 

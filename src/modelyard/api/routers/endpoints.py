@@ -9,6 +9,7 @@ from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import (
     CreateEndpoint,
     EndpointDescription,
+    ScalingPolicy,
     UpdateEndpoint,
     UpdateEndpointWeightsAndCapacities,
 )
@@ -51,6 +52,20 @@ def update_weights_and_capacities(
 ) -> EndpointDescription:
     """SageMaker's UpdateEndpointWeightsAndCapacities."""
     return platform(request).endpoints.update_weights_and_capacities(name, body)
+
+
+@router.put("/{name}/variants/{variant}/scaling-policy")
+def put_scaling_policy(
+    name: str, variant: str, body: ScalingPolicy, request: Request
+) -> EndpointDescription:
+    """Autoscale a variant (target tracking; a min_capacity of 0 scales it to zero)."""
+    return platform(request).endpoints.put_scaling_policy(name, variant, body)
+
+
+@router.delete("/{name}/variants/{variant}/scaling-policy")
+def delete_scaling_policy(name: str, variant: str, request: Request) -> EndpointDescription:
+    """Stop autoscaling a variant: it keeps the instance count it has."""
+    return platform(request).endpoints.put_scaling_policy(name, variant, None)
 
 
 @router.delete("/{name}", status_code=202)
