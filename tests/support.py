@@ -175,6 +175,11 @@ def wait_for(predicate: Any, timeout: float = 60.0, poll: float = 0.1) -> Any:
 def inference_model(session: Any, directory: Path, inference_py: str) -> str:
     """Register a model served by `inference_py` (a SageMaker inference script: model_fn,
     predict_fn, ...) with no artifact of its own; returns the model's name."""
+    return str(inference_model_of(session, directory, inference_py).create())
+
+
+def inference_model_of(session: Any, directory: Path, inference_py: str) -> Any:
+    """The Model (not yet registered) that `inference_model` registers."""
     import tarfile
 
     from modelyard.sdk.model import Model
@@ -186,7 +191,7 @@ def inference_model(session: Any, directory: Path, inference_py: str) -> str:
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(directory / "artifact", arcname=".")
     model_data = session.upload_data(archive, key_prefix=f"models/{directory.name}")
-    return Model(model_data, framework="python", session=session).create()
+    return Model(model_data, framework="python", session=session)
 
 
 class Load:

@@ -12,6 +12,12 @@ from typing import TYPE_CHECKING, Any
 from modelyard._version import __version__
 
 if TYPE_CHECKING:
+    from modelyard.sdk.async_inference import (
+        AsyncInferenceConfig,
+        AsyncInferenceResponse,
+        AsyncPredictor,
+        WaiterConfig,
+    )
     from modelyard.sdk.cross_validation import CrossValidationJob
     from modelyard.sdk.estimator import Estimator
     from modelyard.sdk.evaluation import EvaluationJob
@@ -43,6 +49,10 @@ if TYPE_CHECKING:
     from modelyard.tracking import log_metric
 
 _PUBLIC = {
+    "AsyncInferenceConfig": "modelyard.sdk.async_inference",
+    "AsyncInferenceResponse": "modelyard.sdk.async_inference",
+    "AsyncPredictor": "modelyard.sdk.async_inference",
+    "WaiterConfig": "modelyard.sdk.async_inference",
     "Estimator": "modelyard.sdk.estimator",
     "Model": "modelyard.sdk.model",
     "Predictor": "modelyard.sdk.predictor",
@@ -77,6 +87,10 @@ _PUBLIC = {
 }
 
 __all__ = [
+    "AsyncInferenceConfig",
+    "AsyncInferenceResponse",
+    "AsyncPredictor",
+    "WaiterConfig",
     "CategoricalParameter",
     "ContinuousParameter",
     "CrossValidationJob",

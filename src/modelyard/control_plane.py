@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 from modelyard.api.metrics import Metrics
 from modelyard.compute.executor import Executor, open_executor
+from modelyard.controllers.async_invocations import AsyncInvocationController
 from modelyard.controllers.endpoints import EndpointController
 from modelyard.controllers.jobs import JobController, launcher_environment
 from modelyard.controllers.routing import RoutingTable
 from modelyard.services import auth
+from modelyard.services.async_invocations import AsyncInvocations
 from modelyard.services.endpoint_configs import EndpointConfigs
 from modelyard.services.endpoints import Endpoints
 from modelyard.services.jobs import Jobs
@@ -57,6 +59,12 @@ class Platform:
             executor=lambda on_exit: self._executor(on_exit, warm=False),
             on_setup=self.metrics.model_setup,
         )
+        self.async_invocations = AsyncInvocations(self.db, self.store)
+        self.async_controller = AsyncInvocationController(
+            self.db, self.store, self.routes, self.control_url, self.admin_token
+        )
+        self.async_invocations.wake = self.async_controller.wake
+        self.endpoint_controller.backlog = self.async_invocations.backlog
         self.models = Models(self.db, self.store)
         self.endpoint_configs = EndpointConfigs(self.db, settings.cpu_slots)
         self.endpoints = Endpoints(
@@ -77,11 +85,13 @@ class Platform:
         self.job_controller.start()
         self.endpoint_controller.run_once()  # re-attach surviving model servers first
         self.endpoint_controller.start()
+        self.async_controller.start()
         logger.info(
             "control plane ready at %s (home %s)", self.control_url, self.settings.resolved_home
         )
 
     def stop(self) -> None:
+        self.async_controller.stop()
         self.job_controller.stop()
         self.endpoint_controller.stop(stop_instances=True)
         self.db.dispose()

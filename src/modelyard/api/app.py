@@ -13,6 +13,7 @@ from modelyard.api import errors
 from modelyard.api.invocations import InvocationsProxy
 from modelyard.api.routers import (
     algorithms,
+    async_invocations,
     endpoint_configs,
     endpoints,
     jobs,
@@ -23,7 +24,7 @@ from modelyard.api.routers import (
 from modelyard.control_plane import Platform
 from modelyard.store.models import Endpoint
 
-ROUTERS = (system, objects, models, endpoint_configs, endpoints, algorithms)
+ROUTERS = (system, objects, models, endpoint_configs, endpoints, async_invocations, algorithms)
 
 
 def create_app(platform: Platform) -> InvocationsProxy:

@@ -74,10 +74,17 @@ class _State:
             "Requests sent to an endpoint's instances and not yet answered.",
             labels=["endpoint"],
         )
+        backlog = GaugeMetricFamily(
+            "modelyard_async_backlog",
+            "Asynchronous requests queued or in progress, by endpoint.",
+            labels=["endpoint"],
+        )
+        for name, count in self.platform.async_invocations.backlog().items():
+            backlog.add_metric([name], count)
         routes = self.platform.routes
         for name in routes.endpoints():
             in_flight.add_metric([name], sum(i.outstanding for i in routes.instances(name)))
-        yield from (instances, jobs, queued, in_flight)
+        yield from (instances, jobs, queued, in_flight, backlog)
 
 
 class Metrics:

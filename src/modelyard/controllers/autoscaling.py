@@ -26,23 +26,29 @@ class VariantScaler:
     def __init__(self, now: float) -> None:
         self.samples: deque[tuple[float, int]] = deque()  # (time, requests in flight)
         self.invocations = 0  # in the last minute
+        self.backlog = 0  # asynchronous requests queued or in progress
         self.last_scale_out = -math.inf
         self.last_change = -math.inf
         self.last_request = now
 
-    def observe(self, now: float, in_flight: int, invocations: int, recent: int) -> None:
+    def observe(
+        self, now: float, in_flight: int, invocations: int, recent: int, backlog: int = 0
+    ) -> None:
         """One pass's sample: requests in flight now, invocations in the last minute and in
-        the last few seconds."""
+        the last few seconds, asynchronous requests waiting."""
         self.samples.append((now, in_flight))
         while self.samples and self.samples[0][0] < now - CONCURRENCY_WINDOW:
             self.samples.popleft()
         self.invocations = invocations
-        if in_flight or recent:
+        self.backlog = backlog
+        if in_flight or recent or backlog:
             self.last_request = now
 
     def metric(self, policy: dict[str, Any], instances: int) -> float:
         if policy["metric"] == "InvocationsPerInstance":
             total = float(self.invocations)
+        elif policy["metric"] == "ApproximateBacklogSizePerInstance":
+            total = float(self.backlog)
         elif self.samples:
             total = sum(s for _, s in self.samples) / len(self.samples)
         else:
@@ -55,7 +61,7 @@ class VariantScaler:
         if demanded:
             self.last_request = now
         if current == 0:
-            if demanded or low > 0:
+            if demanded or low > 0 or self.backlog:
                 self.last_scale_out = self.last_change = now
                 return max(low, 1)
             return 0

@@ -70,6 +70,10 @@ def fleet_key(endpoint: Endpoint, instance: EndpointInstance) -> tuple[str, str]
     return (instance.endpoint_config_name or endpoint.endpoint_config_name, instance.variant_name)
 
 
+def _scaled(endpoint: Endpoint) -> bool:
+    return any(v.get("scaling_policy") for v in endpoint.variants or [])
+
+
 def handle_of(instance: EndpointInstance) -> Handle:
     return Handle(instance.pid or 0, instance.pid_started_at or 0.0)
 
@@ -97,6 +101,8 @@ class EndpointController(ControlLoop):
         self._launched_at: dict[int, float] = {}
         self._draining_since: dict[int, float] = {}
         self._scalers: dict[tuple[str, str], VariantScaler] = {}
+        # Asynchronous requests waiting, by endpoint (set by the composition root).
+        self.backlog: Callable[[], dict[str, int]] = dict
         routes.on_demand = self.wake  # a request waits for an endpoint scaled to zero
         self._settling = True
         self._http = httpx.Client(timeout=1.0)
@@ -126,9 +132,12 @@ class EndpointController(ControlLoop):
             ready: dict[str, list[VariantRoute]] = {}
             warming: set[str] = set()
             demanded = self.routes.take_demands()
+            backlog = self.backlog() if any(_scaled(e) for e in endpoints) else {}
             for endpoint in endpoints:
                 if endpoint.status == "InService":
-                    self._autoscale(endpoint, endpoint.name in demanded)
+                    self._autoscale(
+                        endpoint, endpoint.name in demanded, backlog.get(endpoint.name, 0)
+                    )
                 if endpoint.status == "Deleting":
                     self._delete(session, endpoint)
                     continue
@@ -153,7 +162,7 @@ class EndpointController(ControlLoop):
         (for processes this server started) and a slower pass is enough for the rest."""
         return 0.25 if self._settling else 1.0
 
-    def _autoscale(self, endpoint: Endpoint, demanded: bool) -> None:
+    def _autoscale(self, endpoint: Endpoint, demanded: bool, backlog: int) -> None:
         """Each autoscaled variant's instance count, from its policy and its load."""
         now = time.monotonic()
         variants, changed = [dict(v) for v in endpoint.variants or []], False
@@ -163,7 +172,7 @@ class EndpointController(ControlLoop):
                 continue
             key = (endpoint.name, variant["variant_name"])
             scaler = self._scalers.setdefault(key, VariantScaler(now))
-            scaler.observe(now, *self.routes.load(*key, recent=2 * self.interval))
+            scaler.observe(now, *self.routes.load(*key, recent=2 * self.interval), backlog)
             current = int(variant["desired_instance_count"])
             wanted = scaler.desired(policy, current, now, demanded and current == 0)
             if wanted != current:

@@ -66,11 +66,15 @@ class ScalingPolicy(Strict):
 
     min_capacity: int = Field(default=1, ge=0, le=MAX_INSTANCES)
     max_capacity: int = Field(ge=1, le=MAX_INSTANCES)
-    metric: Literal["ConcurrentRequestsPerInstance", "InvocationsPerInstance"] = (
-        "ConcurrentRequestsPerInstance"
-    )
+    metric: Literal[
+        "ConcurrentRequestsPerInstance",
+        "InvocationsPerInstance",
+        "ApproximateBacklogSizePerInstance",
+    ] = "ConcurrentRequestsPerInstance"
     target_value: float = Field(
-        gt=0, description="Requests in flight per instance, or invocations per instance a minute."
+        gt=0,
+        description="Requests in flight per instance, invocations per instance a minute, or "
+        "queued asynchronous requests per instance.",
     )
     scale_out_cooldown: float = Field(default=0, ge=0, le=3600)
     scale_in_cooldown: float = Field(default=300, ge=0, le=3600)
@@ -88,6 +92,34 @@ class ScalingPolicy(Strict):
 MAX_VARIANTS = 10
 
 
+class AsyncNotificationConfig(Strict):
+    webhook_url: str | None = Field(
+        default=None,
+        description="POSTed a JSON summary when a request succeeds or fails (for SageMaker's "
+        "SNS topics).",
+    )
+
+
+class AsyncInferenceOutputConfig(Strict):
+    s3_output_path: str = Field(description="Answers go to <path>/<inference id>.out.")
+    s3_failure_path: str | None = Field(
+        default=None, description="Failures go to <path>/<inference id>-error.out."
+    )
+    notification_config: AsyncNotificationConfig | None = None
+
+
+class AsyncInferenceClientConfig(Strict):
+    max_concurrent_invocations_per_instance: int = Field(default=4, ge=1, le=1000)
+
+
+class AsyncInferenceConfig(Strict):
+    """SageMaker's asynchronous inference: requests name an input object, are queued, and
+    their answers are written to the output path."""
+
+    output_config: AsyncInferenceOutputConfig
+    client_config: AsyncInferenceClientConfig = AsyncInferenceClientConfig()
+
+
 class CreateEndpointConfig(Strict):
     name: str
     production_variants: list[ProductionVariant] = Field(
@@ -95,7 +127,23 @@ class CreateEndpointConfig(Strict):
         max_length=MAX_VARIANTS,
         description="Requests are split between variants by weight (SageMaker's A/B testing).",
     )
+    async_inference_config: AsyncInferenceConfig | None = None
     tags: dict[str, str] = {}
+
+
+class AsyncInvocationDescription(Strict):
+    endpoint_name: str
+    inference_id: str
+    status: Literal["Queued", "InProgress", "Completed", "Failed", "Expired"]
+    input_location: str
+    output_location: str
+    failure_location: str
+    failure_reason: str | None = None
+    attempts: int
+    created_at: datetime
+    expires_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
 
 
 class EndpointConfigDescription(CreateEndpointConfig):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import Conflict
 from modelyard.names import unique_name
+from modelyard.sdk.async_inference import AsyncInferenceConfig, AsyncPredictor
 from modelyard.sdk.deserializers import BaseDeserializer
 from modelyard.sdk.predictor import Predictor
 from modelyard.sdk.serializers import BaseSerializer
@@ -131,13 +132,15 @@ class Model:
         wait: bool = True,
         update_endpoint: bool = False,
         deployment_config: dict[str, Any] | None = None,
+        async_inference_config: AsyncInferenceConfig | None = None,
         **_aws_only: Any,
-    ) -> Predictor:
+    ) -> Predictor | AsyncPredictor:
         """Create the endpoint config and endpoint, wait until InService, return a Predictor.
 
         With `update_endpoint=True` and the name of a live endpoint, that endpoint is moved to
         this model instead, without dropping a request (`deployment_config`: SageMaker's
-        DeploymentConfig, see `Session.update_endpoint`)."""
+        DeploymentConfig, see `Session.update_endpoint`). With an `async_inference_config`
+        the endpoint is asynchronous and an AsyncPredictor is returned."""
         session = self._session()
         model_name = self.create()
         endpoint_name = endpoint_name or unique_name(model_name)
@@ -154,6 +157,10 @@ class Model:
                         "instance_type": instance_type,
                     }
                 ],
+                "async_inference_config": async_inference_config
+                and async_inference_config.to_request(
+                    f"s3://{session.default_bucket()}/async-endpoint-outputs/{endpoint_name}"
+                ),
             },
         )
         self.endpoint_name = endpoint_name
@@ -166,6 +173,7 @@ class Model:
             )
             if wait:
                 session.wait_for_endpoint(endpoint_name)
-        return Predictor(
+        predictor = Predictor(
             endpoint_name, session=session, serializer=serializer, deserializer=deserializer
         )
+        return AsyncPredictor(predictor) if async_inference_config else predictor

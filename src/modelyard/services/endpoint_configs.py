@@ -14,6 +14,7 @@ from modelyard.schemas.endpoints import (
     ProductionVariant,
 )
 from modelyard.services import crud
+from modelyard.storage.uri import parse_s3_uri
 from modelyard.store import Database
 from modelyard.store.models import Endpoint, EndpointConfig, Model
 
@@ -26,6 +27,7 @@ def to_description(row: EndpointConfig) -> EndpointConfigDescription:
         tags=row.tags,
         created_at=row.created_at,
         production_variants=[ProductionVariant(**v) for v in row.production_variants],
+        async_inference_config=row.async_inference_config,
     )
 
 
@@ -42,6 +44,11 @@ class EndpointConfigs:
                 f"variant names must be unique within a config; got {', '.join(names)}",
                 {"field": "production_variants"},
             )
+        if request.async_inference_config is not None:
+            output = request.async_inference_config.output_config
+            for path in (output.s3_output_path, output.s3_failure_path):
+                if path is not None:
+                    parse_s3_uri(path)
         with self.db.session() as session:
             for variant in request.production_variants:
                 validate_name(variant.variant_name, "variant name")
@@ -57,6 +64,8 @@ class EndpointConfigs:
                 name=request.name,
                 tags=request.tags,
                 production_variants=[v.model_dump() for v in request.production_variants],
+                async_inference_config=request.async_inference_config
+                and request.async_inference_config.model_dump(),
             ),
             KIND,
         )

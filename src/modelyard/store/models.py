@@ -134,6 +134,9 @@ class EndpointConfig(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
     production_variants: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    shadow_production_variants: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    async_inference_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    data_capture_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
@@ -192,3 +195,30 @@ class EndpointInstance(Base):
     setup_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     endpoint: Mapped[Endpoint] = relationship(back_populates="instances")
+
+
+class AsyncInvocation(Base):
+    """One request to an asynchronous endpoint: queued here (so it outlives a restart of the
+    server), sent when the endpoint has room, its answer written to the output location."""
+
+    __tablename__ = "async_invocations"
+    __table_args__ = (UniqueConstraint("endpoint_name", "inference_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint_name: Mapped[str] = mapped_column(String(63), index=True)
+    inference_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # Queued InProgress Completed ...
+    input_location: Mapped[str] = mapped_column(Text)
+    output_location: Mapped[str] = mapped_column(Text)
+    failure_location: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(255))
+    accept: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    invocation_timeout_seconds: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
