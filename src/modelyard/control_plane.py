@@ -15,6 +15,7 @@ from modelyard.controllers.jobs import JobController, launcher_environment
 from modelyard.controllers.routing import RoutingTable
 from modelyard.services import auth
 from modelyard.services.async_invocations import AsyncInvocations
+from modelyard.services.capture import CaptureWriter
 from modelyard.services.endpoint_configs import EndpointConfigs
 from modelyard.services.endpoints import Endpoints
 from modelyard.services.jobs import Jobs
@@ -41,6 +42,7 @@ class Platform:
         self.store.create_bucket(self.default_bucket)
         self.routes = RoutingTable(settings.max_requests_per_instance)
         self.metrics = Metrics(self)
+        self.capture = CaptureWriter(self.store)
         self.jobs = Jobs(self.db, self.store, settings, self.default_bucket)
         self.job_controller = JobController(
             self.db,
@@ -72,6 +74,7 @@ class Platform:
             self.control_url,
             wake=self.endpoint_controller.wake,
             traffic=self.routes.live,
+            comparisons=self.routes.comparisons,
         )
 
     def _executor(self, on_exit: Callable[[], None], warm: bool) -> Executor:
@@ -86,11 +89,13 @@ class Platform:
         self.endpoint_controller.run_once()  # re-attach surviving model servers first
         self.endpoint_controller.start()
         self.async_controller.start()
+        self.capture.start()
         logger.info(
             "control plane ready at %s (home %s)", self.control_url, self.settings.resolved_home
         )
 
     def stop(self) -> None:
+        self.capture.stop()  # what was captured so far is written
         self.async_controller.stop()
         self.job_controller.stop()
         self.endpoint_controller.stop(stop_instances=True)

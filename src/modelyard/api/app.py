@@ -66,6 +66,7 @@ def create_app(platform: Platform) -> InvocationsProxy:
         endpoint_exists,
         timeout=platform.settings.invocation_timeout_seconds,
         on_answer=platform.metrics.invoked,
+        capture=platform.capture,
     )
     proxy.fastapi = app  # type: ignore[attr-defined]
     return proxy

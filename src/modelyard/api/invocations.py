@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from time import monotonic
+from random import random
+from time import monotonic, time
 from typing import Any
 
-from modelyard.api.upstream import UpstreamClosed, UpstreamPool, UpstreamTimeout
+from modelyard.api.upstream import Response, UpstreamClosed, UpstreamPool, UpstreamTimeout
 from modelyard.controllers.routing import Instance, RoutingTable
+from modelyard.controllers.shadows import ShadowStats, compare
 from modelyard.services import auth
+from modelyard.services.capture import CaptureWriter, Exchange
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,6 +40,10 @@ HEALTH_INTERVAL = 1.0
 HEALTH_TIMEOUT = 2.0
 TARGET_VARIANT_HEADERS = (b"x-amzn-sagemaker-target-variant", b"x-modelyard-target-variant")
 INVOKED_VARIANT = b"x-amzn-invoked-production-variant"
+INFERENCE_ID = b"x-amzn-sagemaker-inference-id"
+
+# (content type, body, inference id, DataCaptureConfig or None): what a copy needs to know.
+Exchange_ = tuple[bytes, bytes, str | None, dict[str, Any] | None]
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
@@ -53,8 +60,11 @@ class InvocationsProxy:
         known: Callable[[str], bool],
         timeout: float = 60.0,
         on_answer: Callable[[str, str, int, float], None] = lambda *_: None,
+        capture: CaptureWriter | None = None,
     ) -> None:
         self.app = app
+        self.capture = capture  # where sampled exchanges go (DataCaptureConfig)
+        self._shadowing: set[asyncio.Task[None]] = set()  # copies in flight to shadows
         self.on_answer = on_answer  # (endpoint, variant, status, seconds): for /metrics
         self.timeout = timeout  # SageMaker's 60 s by default: a slower model gets a 504
         self.routes = routes
@@ -119,6 +129,7 @@ class InvocationsProxy:
         accept = b""
         authorization = b""
         target: str | None = None
+        inference_id: str | None = None
         for key, value in scope["headers"]:
             if key == b"content-type":
                 content_type = value
@@ -128,6 +139,8 @@ class InvocationsProxy:
                 authorization = value
             elif key in TARGET_VARIANT_HEADERS:
                 target = value.decode("latin-1")
+            elif key == INFERENCE_ID:
+                inference_id = value.decode("latin-1")
         if scope["method"] != "POST":
             return self._json(*_error(405, "MethodNotAllowed", "invocations take POST"))
         if not authorization:
@@ -205,7 +218,21 @@ class InvocationsProxy:
                 continue  # the next instance may answer; this one is never tried again
             finally:
                 instance.outstanding -= 1
-            instance.traffic.record(response.status, monotonic() - started)
+            seconds = monotonic() - started
+            instance.traffic.record(response.status, seconds)
+            capture = self.routes.capture(name)
+            if capture is not None and random() * 100 >= capture["initial_sampling_percentage"]:
+                capture = None
+            exchange = (content_type, body, inference_id, capture)
+            if capture is not None:
+                self._capture(name, instance.variant, exchange, response)
+            for shadow in self.routes.shadows(name):
+                if random() * 100 < shadow.shadow:
+                    task = asyncio.get_running_loop().create_task(
+                        self._shadow(name, shadow, headers, exchange, response, seconds)
+                    )
+                    self._shadowing.add(task)
+                    task.add_done_callback(self._shadowing.discard)
             return (
                 response.status,
                 [
@@ -221,6 +248,60 @@ class InvocationsProxy:
                 )
             )
         return self._json(*_error(404, "NotFound", f"endpoint {name!r} does not exist"))
+
+    def _capture(
+        self, endpoint: str, variant: str, exchange: Exchange_, response: Response
+    ) -> None:
+        content_type, body, inference_id, capture = exchange
+        self.capture.record(
+            Exchange(
+                endpoint,
+                variant,
+                capture,  # type: ignore[arg-type]
+                time(),
+                inference_id,
+                content_type.decode("latin-1"),
+                body,
+                response.content_type.decode("latin-1"),
+                response.body,
+            )
+        )
+
+    async def _shadow(
+        self,
+        endpoint: str,
+        shadow: Any,
+        headers: bytes,
+        exchange: Exchange_,
+        production: Response,
+        production_seconds: float,
+    ) -> None:
+        """Send a copy to a shadow variant; compare and record its answer, return nothing."""
+        stats = self.routes.shadow_stats.setdefault((endpoint, shadow.name), ShadowStats())
+        instance = shadow.least_loaded()
+        if instance is None:
+            stats.failed()
+            return
+        instance.outstanding += 1
+        started = monotonic()
+        try:
+            response = await self.upstream.post(
+                instance.address, b"/invocations", headers, exchange[1], self.timeout
+            )
+        except (UpstreamClosed, UpstreamTimeout, OSError):
+            stats.failed()
+            return
+        finally:
+            instance.outstanding -= 1
+        seconds = monotonic() - started
+        instance.traffic.record(response.status, seconds)
+        if response.status != 200:
+            stats.failed()
+        else:
+            agreed, difference = compare(production.body, response.body)
+            stats.answered(agreed, difference, seconds - production_seconds)
+        if exchange[3] is not None:
+            self._capture(endpoint, shadow.name, exchange, response)
 
     @staticmethod
     def _json(

@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -101,6 +102,7 @@ class EndpointController(ControlLoop):
         self._launched_at: dict[int, float] = {}
         self._draining_since: dict[int, float] = {}
         self._scalers: dict[tuple[str, str], VariantScaler] = {}
+        self._captures: dict[str, dict[str, Any] | None] = {}
         # Asynchronous requests waiting, by endpoint (set by the composition root).
         self.backlog: Callable[[], dict[str, int]] = dict
         routes.on_demand = self.wake  # a request waits for an endpoint scaled to zero
@@ -148,7 +150,14 @@ class EndpointController(ControlLoop):
                     ready[endpoint.name] = routes
                 elif endpoint.status == "InService":
                     warming.add(endpoint.name)
-            self.routes.replace(ready, known={e.name for e in endpoints}, warming=warming)
+            capture = {
+                e.name: found
+                for e in endpoints
+                if (found := self._capture_of(session, e.endpoint_config_name))
+            }
+            self.routes.replace(
+                ready, known={e.name for e in endpoints}, warming=warming, capture=capture
+            )
             self._settling = any(
                 e.status in ("Creating", "Updating", "RollingBack", "Deleting")
                 or any(i.status != "InService" for i in e.instances)
@@ -161,6 +170,16 @@ class EndpointController(ControlLoop):
         """Tick fast while instances start; when all serve, a crash wakes the loop anyway
         (for processes this server started) and a slower pass is enough for the rest."""
         return 0.25 if self._settling else 1.0
+
+    def _capture_of(self, session: Session, config_name: str) -> dict[str, Any] | None:
+        """The config's DataCaptureConfig when it captures (configs never change: cached)."""
+        if config_name not in self._captures:
+            config = session.scalar(
+                select(EndpointConfig).where(EndpointConfig.name == config_name)
+            )
+            found = config.data_capture_config if config else None
+            self._captures[config_name] = found if found and found.get("enable_capture") else None
+        return self._captures[config_name]
 
     def _autoscale(self, endpoint: Endpoint, demanded: bool, backlog: int) -> None:
         """Each autoscaled variant's instance count, from its policy and its load."""
@@ -315,16 +334,35 @@ class EndpointController(ControlLoop):
             if endpoint.status == "Creating":
                 endpoint.failure_reason = None
             endpoint.status = "InService"
-        caps = {
-            v["variant_name"]: (v.get("serverless_config") or {}).get("max_concurrency")
-            for v in endpoint.variants or []
+        options = {
+            (fleet, v["variant_name"]): v
+            for fleet, variants in self._fleets(endpoint, deployment)
+            for v in variants
         }
         return [
             VariantRoute(
-                variant, weights.get((config, variant), 0.0), addresses, config, caps.get(variant)
+                variant,
+                weights.get((config, variant), 0.0),
+                addresses,
+                config,
+                (options.get((config, variant), {}).get("serverless_config") or {}).get(
+                    "max_concurrency"
+                ),
+                float(options.get((config, variant), {}).get("sampling_percentage") or 0)
+                if options.get((config, variant), {}).get("shadow")
+                else 0.0,
             )
             for (config, variant), addresses in ready.items()
         ]
+
+    @staticmethod
+    def _fleets(
+        endpoint: Endpoint, deployment: Deployment | None
+    ) -> list[tuple[str, list[dict[str, Any]]]]:
+        fleets = [(endpoint.endpoint_config_name, endpoint.variants or [])]
+        if deployment is not None:
+            fleets.append((deployment.state["config"], deployment.state["variants"]))
+        return fleets
 
     def _settled(self, endpoint: Endpoint, counts: Targets, config: str | None = None) -> bool:
         """Every (config, variant) of `config` (all, if None) runs exactly its count of
@@ -443,7 +481,11 @@ class EndpointController(ControlLoop):
         variant = next(
             (
                 v
-                for v in (config.production_variants if config else [])
+                for v in (
+                    [*config.production_variants, *(config.shadow_production_variants or [])]
+                    if config
+                    else []
+                )
                 if v["variant_name"] == instance.variant_name
             ),
             None,

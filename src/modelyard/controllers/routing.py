@@ -18,7 +18,9 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+from modelyard.controllers.shadows import ShadowStats
 from modelyard.controllers.traffic import TrafficWindow, summarize
 
 Address = tuple[str, int]
@@ -45,6 +47,7 @@ class VariantRoute:
     addresses: list[Address]
     fleet: str = ""  # the config it serves: during an update, two fleets share variant names
     max_concurrency: int | None = None  # a serverless variant's cap on requests in flight
+    shadow: float = 0.0  # a shadow variant: the percentage of requests it gets a copy of
 
 
 @dataclass
@@ -55,6 +58,7 @@ class _Variant:
     instances: list[Instance]
     turn: int = 0  # where the next tie-break starts
     max_concurrency: int | None = None
+    shadow: float = 0.0
 
     def in_flight(self) -> int:
         return sum(i.outstanding for i in self.instances)
@@ -79,9 +83,10 @@ class _Variant:
 @dataclass
 class _Endpoint:
     variants: list[_Variant] = field(default_factory=list)
+    shadows: list[_Variant] = field(default_factory=list)
 
     def named(self, name: str) -> list[_Variant]:
-        return [v for v in self.variants if v.name == name]
+        return [v for v in self.variants if v.name == name and not v.shadow]
 
 
 def _draw(variants: list[_Variant], exclude: Iterable[Instance]) -> Instance | None:
@@ -115,6 +120,8 @@ class RoutingTable:
         self._warming: frozenset[str] = frozenset()
         self._retired: dict[Address, Instance] = {}  # out of the table, requests in flight
         self._demanded: set[str] = set()
+        self._capture: dict[str, dict[str, Any]] = {}
+        self.shadow_stats: dict[tuple[str, str], ShadowStats] = {}
         self.on_demand: Callable[[], None] = lambda: None  # the reconciler's wake
 
     def replace(
@@ -122,6 +129,7 @@ class RoutingTable:
         ready: dict[str, list[VariantRoute]],
         known: set[str],
         warming: set[str] | None = None,
+        capture: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         previous = {i.address: i for i in self.all_instances()}
         previous.update(self._retired)
@@ -144,15 +152,35 @@ class RoutingTable:
                     instances,
                     turns.get((route.fleet, route.name), 0),
                     route.max_concurrency,
+                    route.shadow,
                 )
                 for instance in instances:
                     instance.pool = pool
                 endpoint.variants.append(pool)
+            endpoint.shadows = [v for v in endpoint.variants if v.shadow]
             routes[name] = endpoint
         self._retired = {a: i for a, i in previous.items() if i.outstanding > 0}
         self._routes = routes
         self._known = frozenset(known)
         self._warming = frozenset(warming or ())
+        self._capture = capture or {}
+
+    def shadows(self, endpoint: str) -> list[_Variant]:
+        """The shadow variants that get copies of the endpoint's requests."""
+        entry = self._routes.get(endpoint)
+        return entry.shadows if entry else []
+
+    def comparisons(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        """Each shadow variant's answers against production's, since the server started."""
+        return {
+            variant: stats.summary()
+            for (name, variant), stats in list(self.shadow_stats.items())
+            if name == endpoint
+        }
+
+    def capture(self, endpoint: str) -> dict[str, Any] | None:
+        """The endpoint's DataCaptureConfig, if it captures."""
+        return self._capture.get(endpoint)
 
     def pick(
         self, endpoint: str, variant: str | None = None, exclude: Iterable[Instance] = ()
@@ -179,7 +207,7 @@ class RoutingTable:
 
     def variants(self, endpoint: str) -> list[str]:
         entry = self._routes.get(endpoint)
-        return list(dict.fromkeys(v.name for v in entry.variants)) if entry else []
+        return list(dict.fromkeys(v.name for v in entry.variants if not v.shadow)) if entry else []
 
     def instances(self, endpoint: str) -> list[Instance]:
         entry = self._routes.get(endpoint)

@@ -120,6 +120,36 @@ class AsyncInferenceConfig(Strict):
     client_config: AsyncInferenceClientConfig = AsyncInferenceClientConfig()
 
 
+class ShadowProductionVariant(ProductionVariant):
+    sampling_percentage: float = Field(
+        default=100, gt=0, le=100, description="Share of requests the shadow gets a copy of."
+    )
+
+
+class CaptureOption(Strict):
+    capture_mode: Literal["Input", "Output"]
+
+
+class CaptureContentTypeHeader(Strict):
+    csv_content_types: list[str] = ["text/csv"]
+    json_content_types: list[str] = ["application/json", "application/jsonlines"]
+
+
+class DataCaptureConfig(Strict):
+    """SageMaker's DataCaptureConfig: a sample of requests and answers, as JSON Lines under
+    <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/."""
+
+    enable_capture: bool = True
+    initial_sampling_percentage: float = Field(default=100, ge=0, le=100)
+    destination_s3_uri: str
+    capture_options: list[CaptureOption] = Field(
+        default=[CaptureOption(capture_mode="Input"), CaptureOption(capture_mode="Output")],
+        min_length=1,
+        max_length=2,
+    )
+    capture_content_type_header: CaptureContentTypeHeader = CaptureContentTypeHeader()
+
+
 class CreateEndpointConfig(Strict):
     name: str
     production_variants: list[ProductionVariant] = Field(
@@ -127,7 +157,14 @@ class CreateEndpointConfig(Strict):
         max_length=MAX_VARIANTS,
         description="Requests are split between variants by weight (SageMaker's A/B testing).",
     )
+    shadow_production_variants: list[ShadowProductionVariant] = Field(
+        default=[],
+        max_length=MAX_VARIANTS,
+        description="Each gets a copy of a sample of requests; its answers are compared with "
+        "the production variant's and recorded, never returned.",
+    )
     async_inference_config: AsyncInferenceConfig | None = None
+    data_capture_config: DataCaptureConfig | None = None
     tags: dict[str, str] = {}
 
 
@@ -195,6 +232,30 @@ class ProductionVariantSummary(Strict):
     traffic: VariantTraffic | None = Field(
         default=None, description="The last minute's requests (none since the server started)."
     )
+
+
+class ShadowComparison(Strict):
+    """How a shadow variant's answers compared with production's, since the server started."""
+
+    requests: int = Field(description="Copies the shadow answered or failed.")
+    errors: int = Field(description="Copies the shadow answered with an error or not at all.")
+    agreement: float | None = Field(
+        default=None, description="Share of answered copies identical to production's answer."
+    )
+    mean_absolute_difference: float | None = Field(
+        default=None, description="Between the numbers in the two answers, where both are numeric."
+    )
+    mean_latency_difference_ms: float | None = Field(
+        default=None, description="Shadow's latency minus production's, on average."
+    )
+
+
+class ShadowVariantSummary(Strict):
+    variant_name: str
+    sampling_percentage: float
+    current_instance_count: int
+    desired_instance_count: int
+    comparison: ShadowComparison | None = None
 
 
 class DesiredWeightAndCapacity(Strict):
@@ -296,6 +357,8 @@ class EndpointDescription(Strict):
     failure_reason: str | None = None
     url: str | None = None
     production_variants: list[ProductionVariantSummary] = []
+    shadow_production_variants: list[ShadowVariantSummary] = []
+    data_capture_config: DataCaptureConfig | None = None
     pending_deployment_summary: DeploymentSummary | None = None
     last_deployment_summary: DeploymentSummary | None = None
     instances: list[InstanceDescription] = []

@@ -27,7 +27,9 @@ def to_description(row: EndpointConfig) -> EndpointConfigDescription:
         tags=row.tags,
         created_at=row.created_at,
         production_variants=[ProductionVariant(**v) for v in row.production_variants],
+        shadow_production_variants=row.shadow_production_variants or [],
         async_inference_config=row.async_inference_config,
+        data_capture_config=row.data_capture_config,
     )
 
 
@@ -38,7 +40,10 @@ class EndpointConfigs:
 
     def create(self, request: CreateEndpointConfig) -> EndpointConfigDescription:
         validate_name(request.name, "endpoint config name")
-        names = [v.variant_name for v in request.production_variants]
+        names = [
+            v.variant_name
+            for v in [*request.production_variants, *request.shadow_production_variants]
+        ]
         if len(set(names)) < len(names):
             raise InvalidRequest(
                 f"variant names must be unique within a config; got {', '.join(names)}",
@@ -49,8 +54,10 @@ class EndpointConfigs:
             for path in (output.s3_output_path, output.s3_failure_path):
                 if path is not None:
                     parse_s3_uri(path)
+        if request.data_capture_config is not None:
+            parse_s3_uri(request.data_capture_config.destination_s3_uri)
         with self.db.session() as session:
-            for variant in request.production_variants:
+            for variant in [*request.production_variants, *request.shadow_production_variants]:
                 validate_name(variant.variant_name, "variant name")
                 cpus_for(variant.instance_type, self.cpu_slots)
                 if session.scalar(select(Model.id).where(Model.name == variant.model_name)) is None:
@@ -64,8 +71,13 @@ class EndpointConfigs:
                 name=request.name,
                 tags=request.tags,
                 production_variants=[v.model_dump() for v in request.production_variants],
+                shadow_production_variants=[
+                    v.model_dump() for v in request.shadow_production_variants
+                ],
                 async_inference_config=request.async_inference_config
                 and request.async_inference_config.model_dump(),
+                data_capture_config=request.data_capture_config
+                and request.data_capture_config.model_dump(),
             ),
             KIND,
         )

@@ -20,6 +20,7 @@ from modelyard.schemas.endpoints import (
     ProductionVariantSummary,
     ScalingPolicy,
     ServerlessConfig,
+    ShadowVariantSummary,
     UpdateEndpoint,
     UpdateEndpointWeightsAndCapacities,
 )
@@ -71,13 +72,17 @@ def live_variants(config: EndpointConfig) -> list[dict[str, Any]]:
     """An endpoint's own copy of its config's variants, which weight updates, autoscaling and
     serverless scaling then change."""
     variants = []
-    for v in config.production_variants:
+    shadows = config.shadow_production_variants or []
+    for v in [*config.production_variants, *shadows]:
         live: dict[str, Any] = {
             "variant_name": v["variant_name"],
             "current_weight": v.get("initial_variant_weight", 1.0),
             "desired_weight": v.get("initial_variant_weight", 1.0),
             "desired_instance_count": v["initial_instance_count"],
         }
+        if v in shadows:  # served a copy of requests, never routed to
+            live.update(current_weight=0.0, desired_weight=0.0, shadow=True)
+            live["sampling_percentage"] = v.get("sampling_percentage", 100.0)
         if v.get("serverless_config"):
             serverless = ServerlessConfig.model_validate(v["serverless_config"])
             live["serverless_config"] = serverless.model_dump()
@@ -85,6 +90,20 @@ def live_variants(config: EndpointConfig) -> list[dict[str, Any]]:
             live["desired_instance_count"] = serverless.provisioned_concurrency
         variants.append(live)
     return variants
+
+
+SUMMARY_KEYS = (
+    "variant_name",
+    "current_weight",
+    "desired_weight",
+    "desired_instance_count",
+    "scaling_policy",
+    "serverless_config",
+)
+
+
+def serving(row: Endpoint, variant: str) -> int:
+    return sum(1 for i in row.instances if i.variant_name == variant and i.status == "InService")
 
 
 def _config(session: Session, name: str) -> EndpointConfig:
@@ -104,11 +123,20 @@ class Endpoints:
         control_url: str,
         wake: Callable[[], None] = lambda: None,
         traffic: Callable[[str], dict[str, dict[str, Any]]] = lambda _: {},
+        comparisons: Callable[[str], dict[str, dict[str, Any]]] = lambda _: {},
     ) -> None:
         self.db = db
         self.control_url = control_url
         self.wake = wake
         self.traffic = traffic  # each variant's last minute of requests, from the proxy
+        self.comparisons = comparisons  # each shadow variant's answers against production's
+
+    def capture_of(self, config_name: str) -> dict[str, Any] | None:
+        with self.db.session() as session:
+            config = session.scalar(
+                select(EndpointConfig).where(EndpointConfig.name == config_name)
+            )
+            return config.data_capture_config if config else None
 
     def to_description(self, row: Endpoint) -> EndpointDescription:
         deployment = row.deployment and DeploymentSummary(
@@ -121,6 +149,10 @@ class Endpoints:
         )
         pending = deployment if deployment and deployment.status == "InProgress" else None
         traffic = self.traffic(row.name)
+        comparisons = (
+            self.comparisons(row.name) if any(v.get("shadow") for v in row.variants or []) else {}
+        )
+        capture = self.capture_of(row.endpoint_config_name)
         return EndpointDescription(
             pending_deployment_summary=pending,
             last_deployment_summary=None if pending else deployment,
@@ -134,16 +166,25 @@ class Endpoints:
             url=f"{self.control_url}/endpoints/{row.name}/invocations",
             production_variants=[
                 ProductionVariantSummary(
-                    **v,
-                    current_instance_count=sum(
-                        1
-                        for i in row.instances
-                        if i.variant_name == v["variant_name"] and i.status == "InService"
-                    ),
+                    **{k: v[k] for k in SUMMARY_KEYS if k in v},
+                    current_instance_count=serving(row, v["variant_name"]),
                     traffic=traffic.get(v["variant_name"]),
                 )
                 for v in row.variants or []
+                if not v.get("shadow")
             ],
+            shadow_production_variants=[
+                ShadowVariantSummary(
+                    variant_name=v["variant_name"],
+                    sampling_percentage=v["sampling_percentage"],
+                    current_instance_count=serving(row, v["variant_name"]),
+                    desired_instance_count=v["desired_instance_count"],
+                    comparison=comparisons.get(v["variant_name"]),
+                )
+                for v in row.variants or []
+                if v.get("shadow")
+            ],
+            data_capture_config=capture,
             instances=[
                 InstanceDescription(
                     endpoint_config_name=i.endpoint_config_name or row.endpoint_config_name,
@@ -261,6 +302,12 @@ class Endpoints:
                         f"say a desired_weight or a desired_instance_count for variant "
                         f"{desired.variant_name!r}",
                         {"field": "desired_weights_and_capacities"},
+                    )
+                if desired.desired_weight is not None and variant.get("shadow"):
+                    raise InvalidRequest(
+                        f"variant {desired.variant_name!r} is a shadow: it gets copies, not "
+                        "a weight (change its instance count only)",
+                        {"field": "desired_weight"},
                     )
                 if desired.desired_weight is not None:
                     variant["desired_weight"] = variant["current_weight"] = desired.desired_weight
