@@ -133,7 +133,7 @@ def test_variants_split_by_weight_and_change_live(
 
 
 def test_weight_and_capacity_updates_are_validated(
-    server: RunningServer, session: my.Session
+    server: RunningServer, session: my.Session, model_name: str
 ) -> None:
     with pytest.raises(InvalidRequest, match="no variant 'zz'; its variants: a, b"):
         session.update_endpoint_weights_and_capacities(
@@ -156,6 +156,16 @@ def test_weight_and_capacity_updates_are_validated(
         for v in session.describe_endpoint("ab-endpoint")["production_variants"]
     }
     assert summary["a"]["current_weight"] == 0 and summary["b"]["current_weight"] == 1
+    with pytest.raises(InvalidRequest, match="batching is for built-in algorithms"):
+        session.client.post(
+            "/api/v1/endpoint-configs",
+            json={
+                "name": "batched-code",
+                "production_variants": [
+                    {**my.production_variant(model_name), "batching": {"max_batch_size": 8}}
+                ],
+            },
+        )
     with pytest.raises(InvalidRequest, match="unique"):
         session.client.post(
             "/api/v1/endpoint-configs",

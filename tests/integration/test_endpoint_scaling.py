@@ -59,21 +59,21 @@ def invoke(server: RunningServer, endpoint: str, body: str = "0") -> httpx.Respo
 def test_a_variant_scales_out_under_load_and_back_in(
     server: RunningServer, session: my.Session, model: str
 ) -> None:
-    session.endpoint_from_production_variants("elastic", [my.production_variant(model)])
+    session.endpoint_from_production_variants("scaled-out", [my.production_variant(model)])
     description = session.put_scaling_policy(
-        "elastic", max_capacity=3, target_value=1, scale_in_cooldown=1
+        "scaled-out", max_capacity=3, target_value=1, scale_in_cooldown=1
     )
     assert description["production_variants"][0]["scaling_policy"]["max_capacity"] == 3
-    with Load(server, "elastic", threads=6, body="0.3") as load:
-        wait_for(lambda: in_service(session, "elastic") == 3)  # 6 in flight, 1 per instance
+    with Load(server, "scaled-out", threads=6, body="0.3") as load:
+        wait_for(lambda: in_service(session, "scaled-out") == 3)  # 6 in flight, 1 per instance
         seen = len(load.answers)
         wait_for(lambda: len(load.answers) > seen + 12)
     assert Counter(status for status, _ in load.answers) == {200: len(load.answers)}
     assert len({pid for _, pid in load.answers[seen:]}) == 3  # the new instances serve
     # Idle, it comes back to its minimum (draining, so nothing is cut).
-    wait_for(lambda: len(session.describe_endpoint("elastic")["instances"]) == 1)
-    assert invoke(server, "elastic").status_code == 200
-    session.delete_endpoint("elastic")
+    wait_for(lambda: len(session.describe_endpoint("scaled-out")["instances"]) == 1)
+    assert invoke(server, "scaled-out").status_code == 200
+    session.delete_endpoint("scaled-out")
 
 
 def test_scale_to_zero_and_the_next_request_is_answered(

@@ -89,6 +89,32 @@ def test_predictions_equal_the_library_in_process(
     assert np.allclose(scores(predictor.predict(csv_text)), expected[:3], atol=1e-6)
 
 
+def test_batched_concurrent_requests_each_get_their_own_rows_answer(
+    session: my.Session,
+    trained: my.Estimator,
+    test_rows: np.ndarray,
+    local_booster: xgboost.Booster,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = trained.create_model().create()
+    variant = my.production_variant(model)
+    variant["batching"] = {"max_batch_size": 16, "max_wait_ms": 5}
+    session.endpoint_from_production_variants("batched", [variant])
+    predictor = my.Predictor("batched", session=session)
+    features = test_rows[:48, 1:]
+    expected = local_booster.inplace_predict(features.astype(np.float32))
+    # Concurrent requests of 1 to 3 rows: batched together, each must get its rows' scores.
+    chunks = [features[i : i + 1 + i % 3] for i in range(0, 45, 3)]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda rows: scores(predictor.predict(rows)), chunks))
+    for start, answer, rows in zip(range(0, 45, 3), answers, chunks, strict=True):
+        assert np.allclose(answer, expected[start : start + len(rows)], atol=1e-6)
+    with pytest.raises(InvalidRequest, match="features"):  # checked before it joins a batch
+        predictor.predict([1.0, 2.0])
+    predictor.delete_endpoint()
+
+
 def test_every_content_type_both_ways(
     predictor: Any, test_rows: np.ndarray, local_booster: xgboost.Booster
 ) -> None:

@@ -7,7 +7,8 @@ invocations per instance over the last minute. Each pass asks for
 scale-out cooldown after the last scale-out, in no sooner than the scale-in cooldown after
 any change. With a minimum of 0 the variant is released after `scale_to_zero_after_seconds`
 without a request, and a request to an endpoint at zero asks for an instance at once (the
-proxy holds it until one answers).
+proxy holds it until one answers, and asks again each pass meanwhile: a variant with requests
+waiting is never scaled in).
 """
 
 from __future__ import annotations

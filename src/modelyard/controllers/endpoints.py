@@ -193,7 +193,8 @@ class EndpointController(ControlLoop):
             scaler = self._scalers.setdefault(key, VariantScaler(now))
             scaler.observe(now, *self.routes.load(*key, recent=2 * self.interval), backlog)
             current = int(variant["desired_instance_count"])
-            wanted = scaler.desired(policy, current, now, demanded and current == 0)
+            # (requests waiting for an instance count as use until they are answered)
+            wanted = scaler.desired(policy, current, now, demanded)
             if wanted != current:
                 logger.info("endpoint %s variant %s: %d → %d instances", *key, current, wanted)
                 variant["desired_instance_count"] = wanted
@@ -515,6 +516,14 @@ class EndpointController(ControlLoop):
             "--envs-dir",
             str(self.settings.resolved_home / "envs"),
         ]
+        batching = variant.get("batching")
+        if batching and model.algorithm:
+            args += [
+                "--max-batch-size",
+                str(batching["max_batch_size"]),
+                "--max-batch-wait-ms",
+                str(batching["max_wait_ms"]),
+            ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
         # One request at a time per instance: library thread pools only fight the HTTP loop
         # (and other instances) for cores; scale with instances instead. A model may override.

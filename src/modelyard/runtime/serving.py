@@ -185,6 +185,7 @@ def _error_body(exc: ModelyardError) -> bytes:
 
 
 Handler = Callable[[bytes, "str | None", "str | None"], tuple[bytes, bytes]]
+BatchHandler = Callable[[bytes, "str | None", "str | None"], Awaitable[tuple[bytes, bytes]]]
 """handle(body, content_type, accept) -> (answer, its content type)."""
 
 
@@ -193,10 +194,10 @@ def create_app(algorithm: Any, model: Any, *, max_body_bytes: int | None = None)
     return create_handler_app(builtin_handler(algorithm, model), max_body_bytes=max_body_bytes)
 
 
-def builtin_handler(algorithm: Any, model: Any) -> Handler:
-    """Decode by Content-Type, check the feature count, predict, encode by Accept."""
+def _builtin_steps(algorithm: Any, model: Any) -> tuple[Any, Any]:
+    """(prepare, finish) around a built-in's predict: prepare decodes by Content-Type, checks
+    the feature count and the Accept header (before the model runs); finish encodes."""
     expected = algorithm.num_features(model)
-    predict = algorithm.predict
     decode = codecs.decode
     negotiate = codecs.negotiate
     encode = codecs.encode
@@ -204,7 +205,7 @@ def builtin_handler(algorithm: Any, model: Any) -> Handler:
     csv = codecs.CSV
     type_headers: dict[str, bytes] = {t: t.encode() for t in codecs.ACCEPT_TYPES}
 
-    def handle(body: bytes, content_type: str | None, accept: str | None) -> tuple[bytes, bytes]:
+    def prepare(body: bytes, content_type: str | None, accept: str | None) -> tuple[Any, str]:
         features = decode(body, content_type)
         if expected is not None and features.shape[1] != expected:
             raise InvalidRequest(
@@ -213,14 +214,46 @@ def builtin_handler(algorithm: Any, model: Any) -> Handler:
             )
         request_type = media_type(content_type) if content_type else csv
         negotiate(accept, request_type)  # a bad Accept fails before the model runs
-        prediction = predict(model, features)
+        return features, request_type
+
+    def finish(prediction: Any, accept: str | None, request_type: str) -> tuple[bytes, bytes]:
         out, out_type = encode(prediction, accept, request_type)
         return out, type_headers[out_type]
+
+    return prepare, finish
+
+
+def builtin_handler(algorithm: Any, model: Any) -> Handler:
+    """Decode by Content-Type, check the feature count, predict, encode by Accept."""
+    prepare, finish = _builtin_steps(algorithm, model)
+    predict = algorithm.predict
+
+    def handle(body: bytes, content_type: str | None, accept: str | None) -> tuple[bytes, bytes]:
+        features, request_type = prepare(body, content_type, accept)
+        return finish(predict(model, features), accept, request_type)  # type: ignore[no-any-return]
 
     return handle
 
 
-def create_handler_app(handle: Handler, *, max_body_bytes: int | None = None) -> ASGIApp:
+def batched_handler(algorithm: Any, model: Any, batcher_args: dict[str, Any]) -> BatchHandler:
+    """builtin_handler's steps, with the predict shared by requests that arrive together."""
+    from modelyard.runtime.batching import Batcher
+
+    prepare, finish = _builtin_steps(algorithm, model)
+    batcher = Batcher(lambda rows: algorithm.predict(model, rows), **batcher_args)
+
+    async def handle(
+        body: bytes, content_type: str | None, accept: str | None
+    ) -> tuple[bytes, bytes]:
+        features, request_type = prepare(body, content_type, accept)
+        return finish(await batcher.predict(features), accept, request_type)  # type: ignore[no-any-return]
+
+    return handle
+
+
+def create_handler_app(
+    handle: Handler, *, max_body_bytes: int | None = None, batched: BatchHandler | None = None
+) -> ASGIApp:
     """The raw ASGI app around one request handler (see the module docstring for the routes)."""
     limit = int(DEFAULT_MAX_BODY_MB * 1024 * 1024) if max_body_bytes is None else max_body_bytes
     # One worker thread for big bodies: batch requests queue rather than oversubscribe the
@@ -295,7 +328,9 @@ def create_handler_app(handle: Handler, *, max_body_bytes: int | None = None) ->
         small = len(body) < INLINE_BYTES
         try:
             started = time.perf_counter()
-            if small and inline:
+            if small and batched is not None:
+                out, out_type = await batched(body, content_type, accept)
+            elif small and inline:
                 out, out_type = handle(body, content_type, accept)
             else:
                 loop = asyncio.get_running_loop()
@@ -408,6 +443,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="object store for s3:// model data (default: the configured one)",
     )
     parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=0,
+        help="batch the rows of requests that arrive together, up to this many (0: off)",
+    )
+    parser.add_argument(
+        "--max-batch-wait-ms",
+        type=float,
+        default=2.0,
+        help="with batching, how long a batch may wait for more while requests come together",
+    )
+    parser.add_argument(
         "--max-body-mb",
         type=float,
         default=DEFAULT_MAX_BODY_MB,
@@ -420,12 +467,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="modelyard-serving-"))
     work_dir.mkdir(parents=True, exist_ok=True)
+    batched = None
     try:
         if args.algorithm:
             algorithm, model = load_model(
                 args.model_data, args.algorithm, work_dir, args.storage_url
             )
             handle = builtin_handler(algorithm, model)
+            if args.max_batch_size > 0:
+                batched = batched_handler(
+                    algorithm,
+                    model,
+                    {"max_batch_size": args.max_batch_size, "max_wait_ms": args.max_batch_wait_ms},
+                )
         else:
             handle = load_user_handler(args, work_dir)
     except Exception as exc:
@@ -436,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    app = create_handler_app(handle, max_body_bytes=int(args.max_body_mb * 1024 * 1024))
+    app = create_handler_app(
+        handle, max_body_bytes=int(args.max_body_mb * 1024 * 1024), batched=batched
+    )
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -47,6 +47,19 @@ class ServerlessConfig(Strict):
     )
 
 
+class BatchingConfig(Strict):
+    """Adaptive batching (a built-in algorithm's model server): requests that arrive together
+    are predicted in one call; alone, a request waits for nothing."""
+
+    max_batch_size: int = Field(default=64, ge=2, le=10000, description="Rows in one predict.")
+    max_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="How long a batch may wait for more, only while requests come together.",
+    )
+
+
 class ProductionVariant(Strict):
     variant_name: str = "AllTraffic"
     model_name: str
@@ -56,6 +69,7 @@ class ProductionVariant(Strict):
     instance_type: str = "local"
     initial_variant_weight: float = Field(default=1.0, ge=0)
     serverless_config: ServerlessConfig | None = None
+    batching: BatchingConfig | None = None
 
 
 class ScalingPolicy(Strict):

@@ -1,8 +1,8 @@
 """Data capture: requests and answers as JSON Lines, in SageMaker's layout and keys.
 
-The invocation proxy hands each sampled exchange to `CaptureWriter.record` (a queue put,
-nothing else on the answer's path). A writer thread gathers what arrived, encodes it and
-writes one object per endpoint, variant and hour each FLUSH_SECONDS:
+The invocation proxy hands each sampled exchange to `CaptureWriter.record` (a deque append,
+nothing else on the answer's path). Each FLUSH_SECONDS a writer thread takes what gathered,
+encodes it and writes one object per endpoint, variant and hour:
 
     <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<uuid>.jsonl
 
@@ -15,12 +15,13 @@ JSON content types and base64 for anything else.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
-import queue
+import random
 import threading
-import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,72 +47,105 @@ class Exchange:
     output: bytes
 
 
-def _side(mode: str, content_type: str, data: bytes, config: dict[str, Any]) -> dict[str, Any]:
+_quote = json.JSONEncoder(ensure_ascii=False).encode  # a JSON string literal, in C
+
+
+def _encoding(content_type: str, config: dict[str, Any]) -> str:
     header = config.get("capture_content_type_header") or {}
+    return _encoding_of(
+        content_type,
+        tuple(header.get("csv_content_types", ["text/csv"])),
+        tuple(header.get("json_content_types", ["application/json"])),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _encoding_of(content_type: str, csv: tuple[str, ...], jsons: tuple[str, ...]) -> str:
     base = content_type.split(";")[0].strip().lower()
-    if base in header.get("csv_content_types", ["text/csv"]):
-        encoding, text = "CSV", data.decode("utf-8", errors="replace")
-    elif base in header.get("json_content_types", ["application/json"]):
-        encoding, text = "JSON", data.decode("utf-8", errors="replace")
+    return "CSV" if base in csv else "JSON" if base in jsons else "BASE64"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    return f"{datetime.fromtimestamp(second, UTC):%Y-%m-%dT%H:%M:%S}"
+
+
+def _side(mode: str, content_type: str, data: bytes, config: dict[str, Any]) -> str:
+    encoding = _encoding(content_type, config)
+    if encoding == "BASE64":
+        text = base64.b64encode(data).decode()
     else:
-        encoding, text = "BASE64", base64.b64encode(data).decode()
-    return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": encoding}
+        text = data.decode("utf-8", errors="replace")
+    return (
+        f'{{"observedContentType": {_quote(content_type)}, "mode": "{mode}", '
+        f'"data": {_quote(text)}, "encoding": "{encoding}"}}'
+    )
+
+
+def _event_id() -> str:
+    """A random (version 4) UUID, cheaper than uuid.uuid4() at one per captured request."""
+    bits = (random.getrandbits(128) & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC << 60)
+    bits |= 0x8 << 60
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def capture_line(exchange: Exchange) -> str:
+    """One exchange as its JSON line (built directly: json.dumps of the whole is 3x slower)."""
     modes = {o["capture_mode"] for o in exchange.config.get("capture_options", [])}
-    data: dict[str, Any] = {}
+    sides = []
     if "Input" in modes:
-        data["endpointInput"] = _side("INPUT", exchange.input_type, exchange.input, exchange.config)
-    if "Output" in modes:
-        data["endpointOutput"] = _side(
-            "OUTPUT", exchange.output_type, exchange.output, exchange.config
+        sides.append(
+            '"endpointInput": '
+            + _side("INPUT", exchange.input_type, exchange.input, exchange.config)
         )
-    when = datetime.fromtimestamp(exchange.at, UTC)
-    metadata: dict[str, Any] = {
-        "eventId": str(uuid.uuid4()),
-        "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
-    }
+    if "Output" in modes:
+        sides.append(
+            '"endpointOutput": '
+            + _side("OUTPUT", exchange.output_type, exchange.output, exchange.config)
+        )
+    second = int(exchange.at)
+    stamp = f"{_second(second)}.{int((exchange.at - second) * 1000):03d}Z"
+    metadata = f'"eventId": "{_event_id()}"'
     if exchange.inference_id:
-        metadata["inferenceId"] = exchange.inference_id
-    return json.dumps({"captureData": data, "eventMetadata": metadata, "eventVersion": "0"})
+        metadata += f', "inferenceId": {_quote(exchange.inference_id)}'
+    metadata += f', "inferenceTime": "{stamp}"'
+    return (
+        f'{{"captureData": {{{", ".join(sides)}}}, "eventMetadata": {{{metadata}}}, '
+        '"eventVersion": "0"}'
+    )
 
 
 class CaptureWriter:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
-        self._queue: queue.SimpleQueue[Exchange | None] = queue.SimpleQueue()
+        # A deque: appending is one atomic step for the proxy, and the writer takes whatever
+        # gathered once a FLUSH_SECONDS (no wake-up per request to compete with answers).
+        self._pending: deque[Exchange] = deque()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="data-capture", daemon=True)
-        self.written = 0  # exchanges written so far (for tests and /metrics)
+        self.written = 0  # exchanges written so far
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._queue.put(None)
+        self._stop.set()
         self._thread.join(timeout=10)
 
     def record(self, exchange: Exchange) -> None:
-        self._queue.put(exchange)
+        self._pending.append(exchange)
 
     def _run(self) -> None:
-        while True:
-            try:
-                first = self._queue.get(timeout=FLUSH_SECONDS)
-            except queue.Empty:
-                continue
-            if first is None:
-                return
-            batch, deadline = [first], time.monotonic() + FLUSH_SECONDS
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    item = self._queue.get(timeout=left)
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._write(batch)
-                    return
-                batch.append(item)
+        while not self._stop.wait(FLUSH_SECONDS):
+            self._flush()
+        self._flush()  # what was captured before the stop
+
+    def _flush(self) -> None:
+        batch = []
+        while self._pending:
+            batch.append(self._pending.popleft())
+        if batch:
             self._write(batch)
 
     def _write(self, batch: list[Exchange]) -> None:

@@ -60,10 +60,17 @@ class EndpointConfigs:
             for variant in [*request.production_variants, *request.shadow_production_variants]:
                 validate_name(variant.variant_name, "variant name")
                 cpus_for(variant.instance_type, self.cpu_slots)
-                if session.scalar(select(Model.id).where(Model.name == variant.model_name)) is None:
+                model = session.scalar(select(Model).where(Model.name == variant.model_name))
+                if model is None:
                     raise InvalidRequest(
                         f"model {variant.model_name!r} does not exist; create it first",
                         {"field": "model_name"},
+                    )
+                if variant.batching is not None and not model.algorithm:
+                    raise InvalidRequest(
+                        f"variant {variant.variant_name!r}: batching is for built-in "
+                        f"algorithms' models, and model {model.name!r} runs its own code",
+                        {"field": "batching"},
                     )
         crud.insert(
             self.db,
