@@ -17,7 +17,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,6 @@ class EndpointController(ControlLoop):
         self._launched_at: dict[int, float] = {}
         self._draining_since: dict[int, float] = {}
         self._scalers: dict[tuple[str, str], VariantScaler] = {}
-        self._captures: dict[str, dict[str, Any] | None] = {}
         # Asynchronous requests waiting, by endpoint (set by the composition root).
         self.backlog: Callable[[], dict[str, int]] = dict
         routes.on_demand = self.wake  # a request waits for an endpoint scaled to zero
@@ -150,11 +149,7 @@ class EndpointController(ControlLoop):
                     ready[endpoint.name] = routes
                 elif endpoint.status == "InService":
                     warming.add(endpoint.name)
-            capture = {
-                e.name: found
-                for e in endpoints
-                if (found := self._capture_of(session, e.endpoint_config_name))
-            }
+            capture = self._captures(session, endpoints)
             self.routes.replace(
                 ready, known={e.name for e in endpoints}, warming=warming, capture=capture
             )
@@ -171,15 +166,24 @@ class EndpointController(ControlLoop):
         (for processes this server started) and a slower pass is enough for the rest."""
         return 0.25 if self._settling else 1.0
 
-    def _capture_of(self, session: Session, config_name: str) -> dict[str, Any] | None:
-        """The config's DataCaptureConfig when it captures (configs never change: cached)."""
-        if config_name not in self._captures:
-            config = session.scalar(
-                select(EndpointConfig).where(EndpointConfig.name == config_name)
+    @staticmethod
+    def _captures(session: Session, endpoints: Sequence[Endpoint]) -> dict[str, dict[str, Any]]:
+        """Each endpoint's DataCaptureConfig, when its config captures: one query a pass, so a
+        config deleted and made again under the same name is read afresh."""
+        names = {e.endpoint_config_name for e in endpoints}
+        if not names:
+            return {}
+        rows = session.execute(
+            select(EndpointConfig.name, EndpointConfig.data_capture_config).where(
+                EndpointConfig.name.in_(names)
             )
-            found = config.data_capture_config if config else None
-            self._captures[config_name] = found if found and found.get("enable_capture") else None
-        return self._captures[config_name]
+        )
+        capturing = {name: found for name, found in rows if found and found.get("enable_capture")}
+        return {
+            e.name: capturing[e.endpoint_config_name]
+            for e in endpoints
+            if e.endpoint_config_name in capturing
+        }
 
     def _autoscale(self, endpoint: Endpoint, demanded: bool, backlog: int) -> None:
         """Each autoscaled variant's instance count, from its policy and its load."""
