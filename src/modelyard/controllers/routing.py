@@ -218,13 +218,8 @@ class RoutingTable:
 
     def in_flight(self, address: Address) -> int:
         """Requests an instance (in the table or just dropped from it) has not answered."""
-        retired = self._retired.get(address)
-        if retired is not None:
-            return retired.outstanding
-        for instance in self.all_instances():
-            if instance.address == address:
-                return instance.outstanding
-        return 0
+        found = self._retired.get(address) or self.instance(address)
+        return found.outstanding if found else 0
 
     def instance(self, address: Address) -> Instance | None:
         for instance in self.all_instances():

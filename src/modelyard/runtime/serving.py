@@ -337,7 +337,7 @@ def create_handler_app(
                 out, out_type = await loop.run_in_executor(
                     executor, handle, body, content_type, accept
                 )
-            if small:
+            if small and batched is None:  # (a batch's time includes waiting for others)
                 # Back inline once a small request is quick again (not only slow to start).
                 inline = time.perf_counter() - started < (INLINE_SECONDS if inline else 0.005)
         except ModelyardError as exc:

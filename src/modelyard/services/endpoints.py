@@ -73,14 +73,15 @@ def live_variants(config: EndpointConfig) -> list[dict[str, Any]]:
     serverless scaling then change."""
     variants = []
     shadows = config.shadow_production_variants or []
-    for v in [*config.production_variants, *shadows]:
+    marked = [(v, False) for v in config.production_variants] + [(v, True) for v in shadows]
+    for v, shadow in marked:
         live: dict[str, Any] = {
             "variant_name": v["variant_name"],
             "current_weight": v.get("initial_variant_weight", 1.0),
             "desired_weight": v.get("initial_variant_weight", 1.0),
             "desired_instance_count": v["initial_instance_count"],
         }
-        if v in shadows:  # served a copy of requests, never routed to
+        if shadow:  # served a copy of requests, never routed to
             live.update(current_weight=0.0, desired_weight=0.0, shadow=True)
             live["sampling_percentage"] = v.get("sampling_percentage", 100.0)
         if v.get("serverless_config"):
