@@ -229,9 +229,15 @@ def test_hyperband_completes_and_prunes_bad_trials(session: my.Session) -> None:
     listed = trials(session, "tune-hyperband")
     counts = description["training_job_status_counters"]
     assert counts["completed"] + counts["stopped"] == 6
-    stopped = [float(t["tuned_hyper_parameters"]["x"]) for t in listed
-               if t["training_job_status"] == "Stopped"]  # fmt: skip
-    assert stopped and all(x < 0 for x in stopped)  # Hyperband cut bad ones short
+    # Hyperband may also cut a good trial that loses its rung to a better one; what it
+    # guarantees is that no trial runs past MaxResource, so every long, bad one is stopped.
+    bad = [t for t in listed if float(t["tuned_hyper_parameters"]["x"]) < 0]
+    assert bad  # the seed's first, random trials include one
+    for trial in bad:
+        assert trial["training_job_status"] == "Stopped"
+        name = trial["training_job_name"]
+        steps = [m for m in my.TrainingJob(session, name).metrics() if m["name"] == "score"]
+        assert len(steps) < 450
     assert float(description["best_training_job"]["tuned_hyper_parameters"]["x"]) >= 0
 
 

@@ -327,17 +327,19 @@ class TuningLogic(KindLogic):
             live.metric_seen = max(live.metric_seen, point.id)
             trial = by_id[point.job_id]
             number, step = trial_number(parent, trial.name), int(point.step or 0)
-            # A Hyperband trial that reached MaxResource ends by itself (and keeps its model).
             stop = search.report(number, step, point.value)
-            if trial.status != "InProgress":
+            if trial.status != "InProgress" or not stop:
                 continue  # ended already: its curve counts, there is nothing to stop
-            if stop and step < (search.max_resource or step + 1):
+            if search.strategy == "Hyperband" and step >= (search.max_resource or step + 1):
+                # SageMaker stops a trial once it has used MaxResource, pruned or not.
+                why = f"Hyperband: MaxResource ({search.max_resource}) reached"
+            else:
                 why = "Hyperband" if search.strategy == "Hyperband" else "early stopping"
-                request_stop(
-                    trial,
-                    f"Stopping: {why} at step {point.step} ({metric} = {point.value:.6g})",
-                    reason="EarlyStopped",
-                )
+            request_stop(
+                trial,
+                f"Stopping: {why} at step {point.step} ({metric} = {point.value:.6g})",
+                reason="EarlyStopped",
+            )
 
     def _completion(self, job: Job, search: Search, spec: dict[str, Any]) -> str | None:
         criteria = spec.get("tuning_job_completion_criteria") or {}
