@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from modelyard.sdk.inputs import TrainingInput
     from modelyard.sdk.jobs import ProcessingJob, TrainingJob
     from modelyard.sdk.model import Model
+    from modelyard.sdk.multidatamodel import MultiDataModel
     from modelyard.sdk.predictor import Predictor
     from modelyard.sdk.processing import (
         FrameworkProcessor,
@@ -55,6 +56,7 @@ _PUBLIC = {
     "WaiterConfig": "modelyard.sdk.async_inference",
     "Estimator": "modelyard.sdk.estimator",
     "Model": "modelyard.sdk.model",
+    "MultiDataModel": "modelyard.sdk.multidatamodel",
     "Predictor": "modelyard.sdk.predictor",
     "Session": "modelyard.sdk.session",
     "production_variant": "modelyard.sdk.session",
@@ -110,6 +112,7 @@ __all__ = [
     "SKLearnProcessor",
     "ScriptProcessor",
     "Model",
+    "MultiDataModel",
     "Predictor",
     "PyTorch",
     "SKLearn",

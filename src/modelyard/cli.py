@@ -309,6 +309,10 @@ def endpoints_invoke(
     target_variant: Annotated[
         str | None, typer.Option(help="Send it to this production variant.")
     ] = None,
+    target_model: Annotated[
+        str | None,
+        typer.Option(help="A multi-model endpoint's model: its key under the prefix."),
+    ] = None,
 ) -> None:
     """Send one request to an endpoint and print the answer."""
     if (body is None) == (file is None):
@@ -318,6 +322,8 @@ def endpoints_invoke(
     headers = {"Content-Type": content_type, "Accept": accept}
     if target_variant:
         headers["X-Amzn-SageMaker-Target-Variant"] = target_variant
+    if target_model:
+        headers["X-Amzn-SageMaker-Target-Model"] = target_model
     response = s.client.request(
         "POST", f"/endpoints/{name}/invocations", content=data, headers=headers
     )
@@ -446,14 +452,63 @@ def endpoints_delete(name: str) -> None:
     out.print(f"endpoint {name} deleted")
 
 
+@endpoints_app.command("loaded-models")
+def endpoints_loaded_models(name: str) -> None:
+    """The models a multi-model endpoint's instances have loaded now."""
+    answer = session().client.get(f"/api/v1/endpoints/{name}/loaded-models")
+    rows = [
+        [i["instance"], i["variant_name"], m["target_model"], m["invocations"],
+         f"{m['load_seconds']:.3f}"]
+        for i in answer["instances"]
+        for m in i["models"]
+    ]  # fmt: skip
+    table(["instance", "variant", "target model", "invocations", "load s"], rows)
+
+
+@models_app.command("create")
+def models_create(
+    name: str,
+    model_data: Annotated[
+        str, typer.Option(help="s3:// URI of model.tar.gz (MultiModel: a prefix ending in /).")
+    ],
+    algorithm: Annotated[
+        str | None, typer.Option(help="The built-in algorithm that trained it.")
+    ] = None,
+    framework: Annotated[
+        str | None, typer.Option(help="Serve with inference code: sklearn, xgboost, pytorch.")
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help="SingleModel, or MultiModel: every model under the prefix.")
+    ] = "SingleModel",
+    max_loaded_models: Annotated[
+        int | None, typer.Option(help="MultiModel: models one instance keeps loaded at most.")
+    ] = None,
+) -> None:
+    """Register a model, to deploy to endpoints or use in transform jobs."""
+    config = {"max_loaded_models": max_loaded_models} if max_loaded_models else None
+    session().client.post(
+        "/api/v1/models",
+        json={
+            "name": name,
+            "model_data": model_data,
+            "algorithm": algorithm,
+            "framework": framework,
+            "mode": mode,
+            "multi_model_config": config,
+        },
+    )
+    out.print(f"model {name} created")
+
+
 @models_app.command("list")
 def models_list() -> None:
     """List registered models."""
     page = session().client.get("/api/v1/models")
     table(
-        ["name", "algorithm", "model data", "created"],
-        [[m["name"], m["algorithm"], m["model_data"], m["created_at"][:19]] for m in page["items"]],
-    )
+        ["name", "algorithm", "mode", "model data", "created"],
+        [[m["name"], m["algorithm"] or m["framework"], m["mode"], m["model_data"],
+          m["created_at"][:19]] for m in page["items"]],
+    )  # fmt: skip
 
 
 @algorithms_app.command("list")

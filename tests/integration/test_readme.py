@@ -46,8 +46,8 @@ def test_sdk_example_runs(
     )
     assert result.returncode == 0, result.stderr
     # 3 rows from the trained model, 3 from the tuned, 1 from the A/B endpoint's candidate,
-    # 1 from the autoscaled endpoint, 2 from the asynchronous one
-    assert result.stdout.count("'score'") == 10
+    # 1 from the multi-model endpoint, 1 from the autoscaled one, 2 from the asynchronous one
+    assert result.stdout.count("'score'") == 11
     assert "TrainingJobName" in result.stdout  # the tuning job's analytics
     assert "'auc'" in result.stdout and "'mean'" in result.stdout  # evaluation, cross-validation
     assert "test.csv.out']" in result.stdout  # the batch transform's output

@@ -93,6 +93,25 @@ def test_routing_splits_by_weight_and_honours_a_target_variant() -> None:
     assert table.pick("e") is None  # weight 0 takes no traffic; the other is unhealthy
 
 
+def test_routing_keeps_a_target_model_to_its_instance_until_it_is_much_busier() -> None:
+    from modelyard.controllers.routing import AFFINITY_SLACK
+
+    table = RoutingTable()
+    table.replace({"e": [VariantRoute("v", 1.0, [("a", 1), ("b", 2), ("c", 3)])]}, {"e"})
+    homes = {model: {table.pick("e", model=model) for _ in range(5)} for model in "pqrstuvw"}
+    assert all(len(home) == 1 for home in homes.values())  # idle: always the same one
+    assert len({next(iter(home)) for home in homes.values()}) > 1  # models spread out
+    home = next(iter(homes["p"]))
+    assert home is not None
+    home.outstanding = AFFINITY_SLACK  # busier, within the slack: still its home
+    assert table.pick("e", model="p") is home
+    home.outstanding = AFFINITY_SLACK + 1  # too busy: the least busy other instance
+    assert table.pick("e", model="p") not in (home, None)
+    home.outstanding, home.healthy = 0, False
+    assert table.pick("e", model="p") not in (home, None)
+    assert table.pick("e", model="p", exclude=table.instances("e")) is None
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [

@@ -41,6 +41,7 @@ HEALTH_TIMEOUT = 2.0
 TARGET_VARIANT_HEADERS = (b"x-amzn-sagemaker-target-variant", b"x-modelyard-target-variant")
 INVOKED_VARIANT = b"x-amzn-invoked-production-variant"
 INFERENCE_ID = b"x-amzn-sagemaker-inference-id"
+TARGET_MODEL_HEADERS = (b"x-amzn-sagemaker-target-model", b"x-modelyard-target-model")
 
 # (content type, body, inference id, DataCaptureConfig or None): what a copy needs to know.
 Exchange_ = tuple[bytes, bytes, str | None, dict[str, Any] | None]
@@ -129,6 +130,7 @@ class InvocationsProxy:
         accept = b""
         authorization = b""
         target: str | None = None
+        target_model = b""
         inference_id: str | None = None
         for key, value in scope["headers"]:
             if key == b"content-type":
@@ -141,6 +143,8 @@ class InvocationsProxy:
                 target = value.decode("latin-1")
             elif key == INFERENCE_ID:
                 inference_id = value.decode("latin-1")
+            elif key in TARGET_MODEL_HEADERS:
+                target_model = value
         if scope["method"] != "POST":
             return self._json(*_error(405, "MethodNotAllowed", "invocations take POST"))
         if not authorization:
@@ -159,6 +163,8 @@ class InvocationsProxy:
         headers = b"Content-Type: " + content_type + b"\r\n"
         if accept:
             headers += b"Accept: " + accept + b"\r\n"
+        if target_model:  # a multi-model endpoint's TargetModel, for the model server
+            headers += b"X-Amzn-SageMaker-Target-Model: " + target_model + b"\r\n"
         waited = 0.0
         while not self.routes.instances(name) and self.routes.warming(name) and waited < WARM_WAIT:
             # An InService endpoint with no instance ready: scaled to zero (this request asks
@@ -178,7 +184,8 @@ class InvocationsProxy:
                     )
                 )
         tried: list[Instance] = []
-        while (instance := self.routes.pick(name, target, tried)) is not None:
+        model = target_model.decode("latin-1") if target_model else None
+        while (instance := self.routes.pick(name, target, tried, model)) is not None:
             if self.routes.full(instance):
                 pool = instance.pool
                 limit = (

@@ -3,7 +3,10 @@
 Counted as they happen: every invocation by endpoint, variant and status code, its latency
 through the proxy, and each model server's setup time (started → answering /ping: SageMaker's
 ModelSetupTime). Read when scraped: instances by endpoint, variant and status, requests in
-flight, and jobs by kind and status (with how many wait for CPU slots).
+flight, and jobs by kind and status (with how many wait for CPU slots). Then every model
+server's own /metrics (`modelyard_model_server_*`: its requests, latency and, on a multi-model
+endpoint, its model cache), with endpoint, variant and instance labels added, so one scrape
+target shows the whole tree.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from modelyard.services.inventory import instance_counts, job_counts
 
 if TYPE_CHECKING:
+    from modelyard.api.instances import Answer
     from modelyard.control_plane import Platform
 
 LATENCY_BUCKETS = (
@@ -131,5 +137,42 @@ class Metrics:
     def model_setup(self, endpoint: str, variant: str, seconds: float) -> None:
         self._setup.labels(endpoint, variant).observe(seconds)
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, instances: list[Answer] = ()) -> bytes:  # type: ignore[assignment]
+        """The control plane's metrics, then the model servers' answers to /metrics."""
+        text = generate_latest(self.registry)
+        if instances:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(_Instances(instances))
+            text += generate_latest(registry)
+        return text
+
+
+class _Instances:
+    """Model servers' metrics, merged by name, each sample labelled with where it came from."""
+
+    def __init__(self, answers: list[Answer]) -> None:
+        self.answers = answers
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for answer in self.answers:
+            where = {
+                "endpoint": answer.endpoint,
+                "variant": answer.variant,
+                "instance": answer.instance,
+            }
+            try:
+                families = list(text_string_to_metric_families(answer.body.decode()))
+            except (ValueError, UnicodeDecodeError):
+                continue  # not a model server of ours: nothing to show
+            for family in families:
+                into = merged.get(family.name)
+                if into is None:
+                    into = merged[family.name] = Metric(
+                        family.name, family.documentation, family.type, family.unit
+                    )
+                into.samples.extend(
+                    Sample(s.name, {**s.labels, **where}, s.value, s.timestamp, s.exemplar)
+                    for s in family.samples
+                )
+        yield from merged.values()

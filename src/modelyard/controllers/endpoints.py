@@ -49,14 +49,25 @@ Weights = dict[tuple[str, str], float]  # (config, variant) -> share of the endp
 
 
 def serving_args(model: Model) -> list[str]:
-    """How the model server serves this model: a built-in algorithm or the user's code."""
+    """How the model server serves this model: a built-in algorithm or the user's code, one
+    model or (MultiModel) every model under a prefix."""
     if model.algorithm:
-        return ["--algorithm", model.algorithm]
-    args = ["--framework", model.framework or "python"]
-    if model.entry_point:
-        args += ["--entry-point", model.entry_point]
-    if model.source_dir:
-        args += ["--source-dir", model.source_dir]
+        args = ["--algorithm", model.algorithm]
+    else:
+        args = ["--framework", model.framework or "python"]
+        if model.entry_point:
+            args += ["--entry-point", model.entry_point]
+        if model.source_dir:
+            args += ["--source-dir", model.source_dir]
+    if model.mode == "MultiModel":
+        args.append("--multi-model")
+        config = model.multi_model_config or {}
+        most = 1 if config.get("model_cache_setting") == "Disabled" else None
+        most = most or config.get("max_loaded_models")
+        if most is not None:
+            args += ["--max-models", str(most)]
+        if config.get("model_cache_memory_mb") is not None:
+            args += ["--model-cache-mb", str(config["model_cache_memory_mb"])]
     return args
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from modelyard.controllers.shadows import ShadowStats
 from modelyard.controllers.traffic import TrafficWindow, summarize
 
 Address = tuple[str, int]
+AFFINITY_SLACK = 4  # requests in flight a model's own instance may have beyond the least busy
 
 
 class Instance:
@@ -63,10 +65,14 @@ class _Variant:
     def in_flight(self) -> int:
         return sum(i.outstanding for i in self.instances)
 
-    def least_loaded(self, exclude: Iterable[Instance] = ()) -> Instance | None:
+    def least_loaded(
+        self, exclude: Iterable[Instance] = (), key: str | None = None
+    ) -> Instance | None:
         count = len(self.instances)
         if count == 0:
             return None
+        if key is not None and count > 1:
+            return self._with_affinity(exclude, key)
         self.turn = start = (self.turn + 1) % count
         best: Instance | None = None
         for offset in range(count):
@@ -79,6 +85,22 @@ class _Variant:
                     break
         return best
 
+    def _with_affinity(self, exclude: Iterable[Instance], key: str) -> Instance | None:
+        """The instance a multi-model request's model hashes to (rendezvous hashing: the
+        same instance for the same model while the instances stay, so models are loaded
+        once), unless it is AFFINITY_SLACK requests busier than the least busy one."""
+        least = self.least_loaded(exclude)
+        if least is None:
+            return None
+        encoded = key.encode()
+        preferred = max(
+            (i for i in self.instances if i.healthy and i not in exclude),
+            key=lambda i: zlib.crc32(encoded + b"@%d" % i.address[1] + i.address[0].encode()),
+        )
+        if preferred.outstanding <= least.outstanding + AFFINITY_SLACK:
+            return preferred
+        return least
+
 
 @dataclass
 class _Endpoint:
@@ -89,12 +111,14 @@ class _Endpoint:
         return [v for v in self.variants if v.name == name and not v.shadow]
 
 
-def _draw(variants: list[_Variant], exclude: Iterable[Instance]) -> Instance | None:
+def _draw(
+    variants: list[_Variant], exclude: Iterable[Instance], key: str | None = None
+) -> Instance | None:
     """An instance of a variant drawn by weight; a variant with nothing healthy left passes
     its share to the others."""
     if len(variants) == 1:
         (only,) = variants
-        return only.least_loaded(exclude) if only.weight > 0 else None
+        return only.least_loaded(exclude, key) if only.weight > 0 else None
     candidates = [v for v in variants if v.weight > 0]
     while candidates:
         draw = random.random() * sum(v.weight for v in candidates)
@@ -104,7 +128,7 @@ def _draw(variants: list[_Variant], exclude: Iterable[Instance]) -> Instance | N
             if draw < 0:
                 chosen = variant
                 break
-        instance = chosen.least_loaded(exclude)
+        instance = chosen.least_loaded(exclude, key)
         if instance is not None:
             return instance
         candidates.remove(chosen)
@@ -183,12 +207,17 @@ class RoutingTable:
         return self._capture.get(endpoint)
 
     def pick(
-        self, endpoint: str, variant: str | None = None, exclude: Iterable[Instance] = ()
+        self,
+        endpoint: str,
+        variant: str | None = None,
+        exclude: Iterable[Instance] = (),
+        model: str | None = None,
     ) -> Instance | None:
         """The instance to send the next request to; None when none is ready and healthy.
 
         `variant` names the one to use (SageMaker's TargetVariant); otherwise a variant is
-        drawn by weight among those with a healthy instance left.
+        drawn by weight among those with a healthy instance left. `model` is a multi-model
+        request's TargetModel, which keeps to the instances that have it loaded.
         """
         entry = self._routes.get(endpoint)
         if entry is None:
@@ -196,11 +225,11 @@ class RoutingTable:
         if variant is not None:
             named = entry.named(variant)
             if len(named) > 1:  # the same variant in the old and the new fleet
-                return _draw(named, exclude) or _draw(
-                    [_Variant(v.name, v.fleet, 1.0, v.instances) for v in named], exclude
+                return _draw(named, exclude, model) or _draw(
+                    [_Variant(v.name, v.fleet, 1.0, v.instances) for v in named], exclude, model
                 )
-            return named[0].least_loaded(exclude) if named else None
-        return _draw(entry.variants, exclude)
+            return named[0].least_loaded(exclude, model) if named else None
+        return _draw(entry.variants, exclude, model)
 
     def endpoints(self) -> list[str]:
         return list(self._routes)

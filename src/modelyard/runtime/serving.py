@@ -9,10 +9,16 @@ The model is loaded before the socket is bound, so /ping answers 200 as soon as 
 answers; one line "model server listening on http://HOST:PORT (algorithm NAME)" goes to stdout
 when the server accepts connections (with --port 0 it names the port the OS picked).
 
+With --multi-model, --model-data is an s3:// prefix and each request's TargetModel header
+names the model.tar.gz under it to use (runtime.multi_model: loaded on first use, evicted
+least recently used).
+
 Routes:
     GET  /ping                   200, empty body
     POST /invocations            decode by Content-Type, predict, encode by Accept
     GET  /execution-parameters   what SageMaker batch transform asks the container
+    GET  /metrics                requests, latency, setup time (and the model cache) for Prometheus
+    GET  /models                 a multi-model server's loaded models, least recently used first
 
 The app is a raw ASGI callable run by uvicorn (httptools, uvloop, no access log, no lifespan):
 no framework routing or middleware sits on the hot path. Small requests are decoded, predicted
@@ -42,6 +48,8 @@ from typing import Any
 
 from modelyard.errors import InvalidRequest, ModelyardError, NotFound
 from modelyard.runtime import codecs
+from modelyard.runtime.multi_model import TARGET_MODEL_HEADERS, ModelCache
+from modelyard.runtime.server_metrics import ServerMetrics
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_MB = 100.0
@@ -73,6 +81,13 @@ class PayloadTooLarge(ModelyardError):
 class MethodNotAllowed(ModelyardError):
     status_code = 405
     code = "MethodNotAllowed"
+
+
+class ModelError(ModelyardError):
+    """SageMaker's ModelError: the model (here, loading it) failed, not the request."""
+
+    status_code = 424
+    code = "ModelError"
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,6 +141,11 @@ def fetch_model(model_data: str, work_dir: Path, storage_url: str | None = None)
         if not path.is_file():
             raise NotFound(f"model data {model_data} does not exist")
         archive = path
+    return fetch_local(archive, work_dir)
+
+
+def fetch_local(archive: Path, work_dir: Path) -> Path:
+    """Extract a local model.tar.gz into work_dir/model; returns that directory."""
     model_dir = work_dir / "model"
     _safe_extract(archive, model_dir)
     return model_dir
@@ -144,24 +164,37 @@ def load_model(
 
 def load_user_handler(args: argparse.Namespace, work_dir: Path) -> Handler:
     """Load a model served by the user's inference code (SageMaker's framework containers)."""
+    return user_handler_builder(args, work_dir)(
+        fetch_model(args.model_data, work_dir, args.storage_url)
+    )
+
+
+def user_handler_builder(args: argparse.Namespace, work_dir: Path) -> Callable[[Path], Handler]:
+    """build(model directory) -> its handler, with the user's inference code: the --source-dir
+    code (fetched once, shared by every model) or else the model's own code/<entry point>."""
     from modelyard.runtime.inference_handlers import UserHandlers, import_user_module
 
-    model_dir = fetch_model(args.model_data, work_dir, args.storage_url)
     framework = None if args.framework == "python" else args.framework
-    module = None
     entry_point = args.entry_point or "inference.py"
-    code_dir: Path | None = None
+    shared = None
     if args.source_dir:
         fetch_model(args.source_dir, work_dir / "code", args.storage_url)
         code_dir = work_dir / "code" / "model"  # fetch_model extracts into <dir>/model
-    elif (model_dir / "code" / entry_point).is_file():
-        code_dir = model_dir / "code"
-    elif args.entry_point:
-        raise NotFound(f"inference entry point {args.entry_point!r} is not in the model's code/")
-    if code_dir is not None:
         use_requirements(code_dir, args.envs_dir or work_dir / "envs")
-        module = import_user_module(code_dir, entry_point)
-    return UserHandlers(module, framework, model_dir).handle
+        shared = import_user_module(code_dir, entry_point)
+
+    def build(model_dir: Path) -> Handler:
+        module = shared
+        if module is None and (model_dir / "code" / entry_point).is_file():
+            use_requirements(model_dir / "code", args.envs_dir or work_dir / "envs")
+            module = import_user_module(model_dir / "code", entry_point)
+        elif module is None and args.entry_point:
+            raise NotFound(
+                f"inference entry point {args.entry_point!r} is not in the model's code/"
+            )
+        return UserHandlers(module, framework, model_dir).handle
+
+    return build
 
 
 def use_requirements(code_dir: Path, envs_dir: Path) -> None:
@@ -252,10 +285,20 @@ def batched_handler(algorithm: Any, model: Any, batcher_args: dict[str, Any]) ->
 
 
 def create_handler_app(
-    handle: Handler, *, max_body_bytes: int | None = None, batched: BatchHandler | None = None
+    handle: Handler | None,
+    *,
+    max_body_bytes: int | None = None,
+    batched: BatchHandler | None = None,
+    cache: ModelCache | None = None,
+    metrics: ServerMetrics | None = None,
 ) -> ASGIApp:
-    """The raw ASGI app around one request handler (see the module docstring for the routes)."""
+    """The raw ASGI app around one request handler, or around the handlers of a multi-model
+    cache (see the module docstring for the routes)."""
     limit = int(DEFAULT_MAX_BODY_MB * 1024 * 1024) if max_body_bytes is None else max_body_bytes
+    metrics = metrics or ServerMetrics()
+    metrics.cache = cache
+    observe = metrics.observe
+    text_type = b"text/plain; version=0.0.4; charset=utf-8"
     # One worker thread for big bodies: batch requests queue rather than oversubscribe the
     # cores (the model's own predict is usually multithreaded already).
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-predict")
@@ -286,7 +329,7 @@ def create_handler_app(
         await respond(send, exc.status_code, _error_body(exc), json_type)
 
     async def invocations(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        content_type = accept = None
+        content_type = accept = target = None
         length = -1
         for name, value in scope["headers"]:
             if name == b"content-type":
@@ -298,7 +341,10 @@ def create_handler_app(
                     length = int(value)
                 except ValueError:
                     length = -1
+            elif name in TARGET_MODEL_HEADERS:
+                target = value.decode("latin-1")
         if length > limit:
+            observe(413, 0.0)
             await fail(send, _too_large(limit))
             return
         message = await receive()
@@ -315,6 +361,7 @@ def create_handler_app(
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
+                    observe(413, 0.0)
                     await fail(send, _too_large(limit))
                     return
                 chunks.append(chunk)
@@ -322,33 +369,53 @@ def create_handler_app(
                     break
             body = b"".join(chunks)
         elif len(body) > limit:
+            observe(413, 0.0)
             await fail(send, _too_large(limit))
             return
         nonlocal inline
         small = len(body) < INLINE_BYTES
+        started = time.perf_counter()
         try:
-            started = time.perf_counter()
+            serve = handle
+            if cache is not None:
+                serve = await model_of(target)
             if small and batched is not None:
                 out, out_type = await batched(body, content_type, accept)
             elif small and inline:
-                out, out_type = handle(body, content_type, accept)
+                out, out_type = serve(body, content_type, accept)  # type: ignore[misc]
             else:
                 loop = asyncio.get_running_loop()
                 out, out_type = await loop.run_in_executor(
-                    executor, handle, body, content_type, accept
+                    executor, serve, body, content_type, accept
                 )
             if small and batched is None:  # (a batch's time includes waiting for others)
                 # Back inline once a small request is quick again (not only slow to start).
                 inline = time.perf_counter() - started < (INLINE_SECONDS if inline else 0.005)
         except ModelyardError as exc:
+            observe(exc.status_code, time.perf_counter() - started)
             await fail(send, exc)
             return
         except Exception as exc:  # the model failed: log it, answer 500, keep serving
             traceback.print_exc(file=sys.stderr)
             sys.stderr.flush()
+            observe(500, time.perf_counter() - started)
             await fail(send, ModelyardError(f"prediction failed: {type(exc).__name__}: {exc}"))
             return
+        observe(200, time.perf_counter() - started)
         await respond(send, 200, out, out_type)
+
+    async def model_of(target: str | None) -> Handler:
+        assert cache is not None
+        try:
+            return await cache.handler(target)
+        except ModelyardError:
+            raise
+        except Exception as exc:  # a broken artifact: not the server's fault, nor a 500 of ours
+            traceback.print_exc(file=sys.stderr)
+            raise ModelError(
+                f"model {target!r} failed to load: {type(exc).__name__}: {exc}",
+                {"target_model": target},
+            ) from None
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -368,12 +435,17 @@ def create_handler_app(
                 await fail(send, MethodNotAllowed("use GET /ping"))
         elif path == "/execution-parameters" and method == "GET":
             await respond(send, 200, params_body, json_type)
+        elif path == "/metrics" and method == "GET":
+            await respond(send, 200, metrics.render(), text_type)
+        elif path == "/models" and method == "GET" and cache is not None:
+            await respond(send, 200, json.dumps({"models": cache.loaded()}).encode(), json_type)
         else:
             await fail(
                 send,
                 NotFound(
                     f"no route {method} {path}; routes: GET /ping, POST /invocations, "
-                    "GET /execution-parameters"
+                    "GET /execution-parameters, GET /metrics"
+                    + (", GET /models" if cache is not None else "")
                 ),
             )
 
@@ -455,6 +527,23 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="with batching, how long a batch may wait for more while requests come together",
     )
     parser.add_argument(
+        "--multi-model",
+        action="store_true",
+        help="--model-data is an s3:// prefix; each request's TargetModel names a model there",
+    )
+    parser.add_argument(
+        "--max-models",
+        type=int,
+        default=None,
+        help="with --multi-model: keep at most this many models loaded",
+    )
+    parser.add_argument(
+        "--model-cache-mb",
+        type=float,
+        default=None,
+        help="with --multi-model: evict models while the process's memory exceeds this",
+    )
+    parser.add_argument(
         "--max-body-mb",
         type=float,
         default=DEFAULT_MAX_BODY_MB,
@@ -463,13 +552,41 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def multi_model_cache(args: argparse.Namespace, work_dir: Path) -> ModelCache:
+    if args.algorithm:
+        from modelyard.algorithms.registry import get_algorithm
+
+        algorithm = get_algorithm(args.algorithm)
+
+        def build(model_dir: Path) -> Handler:
+            return builtin_handler(algorithm, algorithm.load(model_dir))
+    else:
+        build = user_handler_builder(args, work_dir)
+    memory = args.model_cache_mb
+    return ModelCache(
+        args.model_data,
+        build,
+        work_dir,
+        args.storage_url,
+        max_models=args.max_models,
+        memory_limit_bytes=None if memory is None else int(memory * 1024 * 1024),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    began = time.perf_counter()
     args = _parse_args(argv)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="modelyard-serving-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     batched = None
+    cache = None
+    handle: Handler | None = None
     try:
-        if args.algorithm:
+        if args.multi_model:
+            if args.max_batch_size > 0:
+                raise InvalidRequest("adaptive batching serves one model, not --multi-model")
+            cache = multi_model_cache(args, work_dir)
+        elif args.algorithm:
             algorithm, model = load_model(
                 args.model_data, args.algorithm, work_dir, args.storage_url
             )
@@ -490,8 +607,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    metrics = ServerMetrics()
     app = create_handler_app(
-        handle, max_body_bytes=int(args.max_body_mb * 1024 * 1024), batched=batched
+        handle,
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        batched=batched,
+        cache=cache,
+        metrics=metrics,
     )
     config = uvicorn.Config(
         app,
@@ -521,10 +643,12 @@ def main(argv: list[str] | None = None) -> int:
         while not server.started and not task.done():
             await asyncio.sleep(0.005)
         if server.started:
+            metrics.setup_seconds = time.perf_counter() - began
             port = server.servers[0].sockets[0].getsockname()[1]
             print(
                 f"model server listening on http://{args.host}:{port} "
-                f"({'algorithm ' + args.algorithm if args.algorithm else args.framework})",
+                f"({'algorithm ' + args.algorithm if args.algorithm else args.framework}"
+                f"{', multi-model' if cache is not None else ''})",
                 flush=True,
             )
         await task

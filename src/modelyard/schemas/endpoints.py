@@ -8,9 +8,35 @@ from pydantic import Field, model_validator
 from modelyard.schemas.common import Strict
 
 
+class MultiModelConfig(Strict):
+    """How a multi-model endpoint's instances keep the models they have loaded."""
+
+    model_cache_setting: Literal["Enabled", "Disabled"] = Field(
+        default="Enabled", description="Disabled keeps only the model used last loaded."
+    )
+    max_loaded_models: int | None = Field(
+        default=None, ge=1, le=100000, description="Models one instance keeps loaded at most."
+    )
+    model_cache_memory_mb: int | None = Field(
+        default=None,
+        ge=16,
+        description="Evict least recently used models while an instance's memory exceeds "
+        "this (default: while the machine has under 10% of its memory available).",
+    )
+
+
 class CreateModel(Strict):
     name: str
-    model_data: str = Field(description="s3:// URI of model.tar.gz")
+    model_data: str = Field(
+        description="s3:// URI of model.tar.gz; with mode MultiModel, an s3:// prefix ending "
+        "in '/' holding the model.tar.gz files"
+    )
+    mode: Literal["SingleModel", "MultiModel"] = Field(
+        default="SingleModel",
+        description="MultiModel: one endpoint serves every model under the model_data prefix, "
+        "each request naming one with its TargetModel header.",
+    )
+    multi_model_config: MultiModelConfig | None = None
     algorithm: str | None = None
     framework: str | None = Field(
         default=None,

@@ -52,6 +52,8 @@ class Model:
         self.training_job_name = training_job_name
         self.session = session or sagemaker_session
         self.endpoint_name: str | None = None
+        self.mode = "SingleModel"  # MultiDataModel serves every model under a prefix
+        self.multi_model_config: dict[str, Any] | None = None
 
     def _session(self) -> Session:
         if self.session is None:
@@ -76,6 +78,8 @@ class Model:
                     "source_dir": source_uri,
                     "environment": self.environment,
                     "training_job_name": self.training_job_name,
+                    "mode": self.mode,
+                    "multi_model_config": self.multi_model_config,
                 },
             )
         except Conflict:

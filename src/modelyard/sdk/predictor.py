@@ -56,13 +56,20 @@ class Predictor:
         data: Any,
         initial_args: dict[str, str] | None = None,
         target_variant: str | None = None,
+        target_model: str | None = None,
+        inference_id: str | None = None,
     ) -> Any:
         """The endpoint's answer for `data`; `target_variant` sends it to that production
-        variant instead of one drawn by weight."""
+        variant instead of one drawn by weight; `target_model` names the model.tar.gz (under
+        the prefix) a multi-model endpoint answers with."""
         body = self.serializer.serialize(data)
         headers = {"Content-Type": self.content_type, "Accept": self.accept}
         if target_variant is not None:
             headers["X-Amzn-SageMaker-Target-Variant"] = target_variant
+        if target_model is not None:
+            headers["X-Amzn-SageMaker-Target-Model"] = target_model
+        if inference_id is not None:
+            headers["X-Amzn-SageMaker-Inference-Id"] = inference_id
         for key, value in (initial_args or {}).items():
             if key == "ContentType":
                 headers["Content-Type"] = value
@@ -70,6 +77,10 @@ class Predictor:
                 headers["Accept"] = value
             elif key == "TargetVariant":
                 headers["X-Amzn-SageMaker-Target-Variant"] = value
+            elif key == "TargetModel":
+                headers["X-Amzn-SageMaker-Target-Model"] = value
+            elif key == "InferenceId":
+                headers["X-Amzn-SageMaker-Inference-Id"] = value
         response = self._http.post(
             f"/endpoints/{self.endpoint_name}/invocations", content=body, headers=headers
         )

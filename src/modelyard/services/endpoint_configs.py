@@ -72,6 +72,19 @@ class EndpointConfigs:
                         f"algorithms' models, and model {model.name!r} runs its own code",
                         {"field": "batching"},
                     )
+                if model.mode == "MultiModel":
+                    unsupported = (
+                        "batching" if variant.batching is not None
+                        else "async_inference_config" if request.async_inference_config
+                        else None
+                    )  # fmt: skip
+                    if unsupported:
+                        raise InvalidRequest(
+                            f"variant {variant.variant_name!r}: model {model.name!r} is "
+                            f"multi-model, which {unsupported} does not support (each request "
+                            "names its model)",
+                            {"field": unsupported},
+                        )
         crud.insert(
             self.db,
             EndpointConfig(

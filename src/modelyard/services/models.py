@@ -12,7 +12,7 @@ from modelyard.schemas.endpoints import CreateModel, ModelDescription
 from modelyard.services import crud
 from modelyard.services.frameworks import installed_version
 from modelyard.services.stored import require_object
-from modelyard.storage import ObjectStore
+from modelyard.storage import ObjectStore, parse_s3_uri
 from modelyard.store import Database
 from modelyard.store.models import EndpointConfig, Model
 
@@ -31,8 +31,26 @@ def to_description(row: Model) -> ModelDescription:
         environment=row.environment,
         training_job_name=row.training_job_name,
         tags=row.tags,
+        mode=row.mode,  # type: ignore[arg-type]
+        multi_model_config=row.multi_model_config,  # type: ignore[arg-type]
         created_at=row.created_at,
     )
+
+
+def require_prefix(store: ObjectStore, uri: str) -> None:
+    """A multi-model prefix: s3://, ending in '/', in a bucket that exists. It may be empty
+    still: models are added under it while the endpoint runs."""
+    if not uri.startswith("s3://") or not uri.endswith("/"):
+        raise InvalidRequest(
+            f"model_data {uri!r}: a MultiModel model names an s3:// prefix ending in '/' "
+            "(e.g. s3://bucket/models/), under which each model.tar.gz is a target model",
+            {"field": "model_data"},
+        )
+    bucket, _ = parse_s3_uri(uri)
+    if not store.bucket_exists(bucket):
+        raise InvalidRequest(
+            f"model_data: bucket {bucket!r} does not exist", {"field": "model_data"}
+        )
 
 
 class Models:
@@ -62,7 +80,14 @@ class Models:
             )
         elif request.framework != "python":
             installed_version(request.framework)
-        require_object(self.store, "model_data", request.model_data)
+        if request.mode == "MultiModel":
+            require_prefix(self.store, request.model_data)
+        elif request.multi_model_config is not None:
+            raise InvalidRequest(
+                "multi_model_config is for mode MultiModel", {"field": "multi_model_config"}
+            )
+        else:
+            require_object(self.store, "model_data", request.model_data)
         if request.source_dir is not None:
             require_object(self.store, "source_dir", request.source_dir)
         crud.insert(self.db, Model(**request.model_dump()), KIND)

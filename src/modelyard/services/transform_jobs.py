@@ -35,6 +35,12 @@ class TransformLogic(KindLogic):
                     "(POST /api/v1/models, or Model(...).transformer() in the SDK)",
                     {"field": "model_name"},
                 )
+            if model.mode == "MultiModel":
+                raise InvalidRequest(
+                    f"model {model.name!r} is multi-model (its requests each name a model); a "
+                    "transform job serves one: create a model for the model.tar.gz to use",
+                    {"field": "model_name"},
+                )
             served = {
                 "model_data": model.model_data,
                 "algorithm": model.algorithm,

@@ -123,6 +123,10 @@ class Model(Base):
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     training_job_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    mode: Mapped[str] = mapped_column(
+        String(16), default="SingleModel", server_default="SingleModel"
+    )
+    multi_model_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )

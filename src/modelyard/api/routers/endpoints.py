@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import json
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from modelyard.api.auth import platform, require_admin
+from modelyard.api.instances import ask_instances
 from modelyard.schemas.common import Page
 from modelyard.schemas.endpoints import (
     CreateEndpoint,
@@ -38,6 +41,25 @@ def list_endpoints(
 @router.get("/{name}")
 def describe_endpoint(name: str, request: Request) -> EndpointDescription:
     return platform(request).endpoints.describe(name)
+
+
+@router.get("/{name}/loaded-models")
+async def loaded_models(name: str, request: Request) -> dict[str, Any]:
+    """A multi-model endpoint's instances and the models each has loaded now, least recently
+    used first (a single-model endpoint has none to list)."""
+    p = platform(request)
+    await asyncio.to_thread(p.endpoints.describe, name)  # 404 for an unknown name
+    answers = await ask_instances(p.routes, "/models", name)
+    return {
+        "instances": [
+            {
+                "instance": a.instance,
+                "variant_name": a.variant,
+                "models": json.loads(a.body)["models"],
+            }
+            for a in answers
+        ]
+    }
 
 
 @router.put("/{name}")

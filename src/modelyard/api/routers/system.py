@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -7,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from modelyard._version import __version__
 from modelyard.api.auth import platform, require_admin
+from modelyard.api.instances import ask_instances
 
 router = APIRouter(tags=["system"])
 
@@ -33,6 +35,10 @@ def info(request: Request) -> dict[str, Any]:
 
 
 @router.get("/metrics", dependencies=[Depends(require_admin)])
-def metrics(request: Request) -> Response:
-    """Prometheus' text format: invocations, latencies, instances, setup times, jobs."""
-    return Response(platform(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    """Prometheus' text format: invocations, latencies, instances, setup times, jobs, and
+    every model server's own metrics."""
+    p = platform(request)
+    answers = await ask_instances(p.routes, "/metrics")
+    text = await asyncio.to_thread(p.metrics.render, answers)  # it reads the database
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
