@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from modelyard.sdk.inputs import TrainingInput
     from modelyard.sdk.jobs import ProcessingJob, TrainingJob
     from modelyard.sdk.model import Model
+    from modelyard.sdk.model_monitor import (
+        CronExpressionGenerator,
+        DataCaptureConfig,
+        DatasetFormat,
+        DefaultModelMonitor,
+    )
     from modelyard.sdk.multidatamodel import MultiDataModel
     from modelyard.sdk.predictor import Predictor
     from modelyard.sdk.processing import (
@@ -56,6 +62,10 @@ _PUBLIC = {
     "WaiterConfig": "modelyard.sdk.async_inference",
     "Estimator": "modelyard.sdk.estimator",
     "Model": "modelyard.sdk.model",
+    "CronExpressionGenerator": "modelyard.sdk.model_monitor",
+    "DataCaptureConfig": "modelyard.sdk.model_monitor",
+    "DatasetFormat": "modelyard.sdk.model_monitor",
+    "DefaultModelMonitor": "modelyard.sdk.model_monitor",
     "MultiDataModel": "modelyard.sdk.multidatamodel",
     "Predictor": "modelyard.sdk.predictor",
     "Session": "modelyard.sdk.session",
@@ -112,6 +122,10 @@ __all__ = [
     "SKLearnProcessor",
     "ScriptProcessor",
     "Model",
+    "CronExpressionGenerator",
+    "DataCaptureConfig",
+    "DatasetFormat",
+    "DefaultModelMonitor",
     "MultiDataModel",
     "Predictor",
     "PyTorch",

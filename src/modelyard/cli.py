@@ -39,12 +39,18 @@ job_groups = {job_kind("training").cli: jobs_app}
 endpoints_app = typer.Typer(help="Real-time endpoints.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
 algorithms_app = typer.Typer(help="The built-in algorithm catalog.", no_args_is_help=True)
+schedules_app = typer.Typer(
+    help="Monitoring schedules: an endpoint's captured data checked against a baseline, "
+    "window by window.",
+    no_args_is_help=True,
+)
 app.add_typer(server_app, name="server")
 app.add_typer(data_app, name="data")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(models_app, name="models")
 app.add_typer(algorithms_app, name="algorithms")
+app.add_typer(schedules_app, name="monitoring-schedules")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -509,6 +515,71 @@ def models_list() -> None:
         [[m["name"], m["algorithm"] or m["framework"], m["mode"], m["model_data"],
           m["created_at"][:19]] for m in page["items"]],
     )  # fmt: skip
+
+
+@schedules_app.command("create")
+def schedules_create(
+    name: str,
+    endpoint: Annotated[str, typer.Option(help="An endpoint that captures data.")],
+    baseline: Annotated[str, typer.Option(help="The baseline job to check against.")],
+    schedule: Annotated[
+        str, typer.Option(help="cron(0 * ? * * *) (hourly), a 5-field cron, or rate(N unit).")
+    ] = "cron(0 * ? * * *)",
+) -> None:
+    """Check an endpoint's captured data against a baseline job's files on a schedule."""
+    s = session()
+    files = s.client.get(f"/api/v1/baseline-jobs/{baseline}")
+    if not files.get("statistics"):
+        raise ModelyardError(f"baseline job {baseline} has no files: it is {files['status']}")
+    described = s.client.post(
+        "/api/v1/monitoring-schedules",
+        json={
+            "name": name,
+            "endpoint_name": endpoint,
+            "statistics": files["statistics"],
+            "constraints": files["constraints"],
+            "schedule_expression": schedule,
+        },
+    )
+    out.print(f"monitoring schedule {name} created; first run {described['next_run_at']}")
+
+
+@schedules_app.command("list")
+def schedules_list() -> None:
+    """List monitoring schedules."""
+    page = session().client.get("/api/v1/monitoring-schedules")
+    rows = []
+    for item in page["items"]:
+        last = item["last_monitoring_execution_summary"] or {}
+        rows.append([
+            item["name"], item["status"], item["endpoint_name"], item["schedule_expression"],
+            last.get("monitoring_execution_status", ""), (item["next_run_at"] or "")[:19],
+        ])  # fmt: skip
+    table(["name", "status", "endpoint", "schedule", "last run", "next run"], rows)
+
+
+@schedules_app.command("describe")
+def schedules_describe(name: str) -> None:
+    """Everything about one monitoring schedule, as JSON."""
+    print_json(session().client.get(f"/api/v1/monitoring-schedules/{name}"))
+
+
+@schedules_app.command("stop")
+def schedules_stop(name: str) -> None:
+    session().client.post(f"/api/v1/monitoring-schedules/{name}/stop")
+    out.print(f"monitoring schedule {name} stopped")
+
+
+@schedules_app.command("start")
+def schedules_start(name: str) -> None:
+    session().client.post(f"/api/v1/monitoring-schedules/{name}/start")
+    out.print(f"monitoring schedule {name} started")
+
+
+@schedules_app.command("delete")
+def schedules_delete(name: str) -> None:
+    session().client.delete(f"/api/v1/monitoring-schedules/{name}")
+    out.print(f"monitoring schedule {name} deleted")
 
 
 @algorithms_app.command("list")

@@ -12,6 +12,7 @@ from modelyard.compute.executor import Executor, open_executor
 from modelyard.controllers.async_invocations import AsyncInvocationController
 from modelyard.controllers.endpoints import EndpointController
 from modelyard.controllers.jobs import JobController, launcher_environment
+from modelyard.controllers.monitoring_schedules import MonitoringScheduler
 from modelyard.controllers.routing import RoutingTable
 from modelyard.services import auth
 from modelyard.services.async_invocations import AsyncInvocations
@@ -20,6 +21,7 @@ from modelyard.services.endpoint_configs import EndpointConfigs
 from modelyard.services.endpoints import Endpoints
 from modelyard.services.jobs import Jobs
 from modelyard.services.models import Models
+from modelyard.services.monitoring_schedules import MonitoringSchedules
 from modelyard.settings import Settings
 from modelyard.storage import default_bucket_name, open_store
 from modelyard.store import Database
@@ -53,6 +55,7 @@ class Platform:
             executor=lambda on_exit: self._executor(on_exit, warm=settings.warm_job_process),
         )
         self.jobs.wake = self.job_controller.wake
+        self.jobs.flush_capture = self.capture.flush
         self.endpoint_controller = EndpointController(
             self.db,
             settings,
@@ -68,6 +71,8 @@ class Platform:
         self.async_invocations.wake = self.async_controller.wake
         self.endpoint_controller.backlog = self.async_invocations.backlog
         self.models = Models(self.db, self.store)
+        self.monitoring_schedules = MonitoringSchedules(self.jobs)
+        self.monitoring_scheduler = MonitoringScheduler(self.monitoring_schedules)
         self.endpoint_configs = EndpointConfigs(self.db, settings.cpu_slots)
         self.endpoints = Endpoints(
             self.db,
@@ -89,12 +94,14 @@ class Platform:
         self.endpoint_controller.run_once()  # re-attach surviving model servers first
         self.endpoint_controller.start()
         self.async_controller.start()
+        self.monitoring_scheduler.start()
         self.capture.start()
         logger.info(
             "control plane ready at %s (home %s)", self.control_url, self.settings.resolved_home
         )
 
     def stop(self) -> None:
+        self.monitoring_scheduler.stop()
         self.capture.stop()  # what was captured so far is written
         self.async_controller.stop()
         self.job_controller.stop()

@@ -51,6 +51,7 @@ def test_sdk_example_runs(
     assert "TrainingJobName" in result.stdout  # the tuning job's analytics
     assert "'auc'" in result.stdout and "'mean'" in result.stdout  # evaluation, cross-validation
     assert "test.csv.out']" in result.stdout  # the batch transform's output
+    assert "CompletedWithViolations ['baseline_drift_check'" in result.stdout  # Model Monitor
     report = (tmp_path / "report.html").read_text()
     assert report.startswith("<!DOCTYPE html>") and "<svg" in report
 

@@ -18,13 +18,23 @@ from modelyard.api.routers import (
     endpoints,
     jobs,
     models,
+    monitoring_schedules,
     objects,
     system,
 )
 from modelyard.control_plane import Platform
 from modelyard.store.models import Endpoint
 
-ROUTERS = (system, objects, models, endpoint_configs, endpoints, async_invocations, algorithms)
+ROUTERS = (
+    system,
+    objects,
+    models,
+    endpoint_configs,
+    endpoints,
+    async_invocations,
+    monitoring_schedules,
+    algorithms,
+)
 
 
 def create_app(platform: Platform) -> InvocationsProxy:

@@ -15,6 +15,7 @@ from modelyard.errors import Conflict
 from modelyard.names import unique_name
 from modelyard.sdk.async_inference import AsyncInferenceConfig, AsyncPredictor
 from modelyard.sdk.deserializers import BaseDeserializer
+from modelyard.sdk.model_monitor import DataCaptureConfig
 from modelyard.sdk.predictor import Predictor
 from modelyard.sdk.serializers import BaseSerializer
 from modelyard.sdk.session import Session
@@ -137,6 +138,7 @@ class Model:
         update_endpoint: bool = False,
         deployment_config: dict[str, Any] | None = None,
         async_inference_config: AsyncInferenceConfig | None = None,
+        data_capture_config: DataCaptureConfig | None = None,
         **_aws_only: Any,
     ) -> Predictor | AsyncPredictor:
         """Create the endpoint config and endpoint, wait until InService, return a Predictor.
@@ -144,7 +146,9 @@ class Model:
         With `update_endpoint=True` and the name of a live endpoint, that endpoint is moved to
         this model instead, without dropping a request (`deployment_config`: SageMaker's
         DeploymentConfig, see `Session.update_endpoint`). With an `async_inference_config`
-        the endpoint is asynchronous and an AsyncPredictor is returned."""
+        the endpoint is asynchronous and an AsyncPredictor is returned; a
+        `data_capture_config` captures a sample of its requests and answers (for Model
+        Monitor)."""
         session = self._session()
         model_name = self.create()
         endpoint_name = endpoint_name or unique_name(model_name)
@@ -165,6 +169,8 @@ class Model:
                 and async_inference_config.to_request(
                     f"s3://{session.default_bucket()}/async-endpoint-outputs/{endpoint_name}"
                 ),
+                "data_capture_config": data_capture_config
+                and data_capture_config.to_request(f"s3://{session.default_bucket()}/data-capture"),
             },
         )
         self.endpoint_name = endpoint_name

@@ -123,6 +123,7 @@ class CaptureWriter:
         # gathered once a FLUSH_SECONDS (no wake-up per request to compete with answers).
         self._pending: deque[Exchange] = deque()
         self._stop = threading.Event()
+        self._writing = threading.Lock()  # a flush waits for the write in progress
         self._thread = threading.Thread(target=self._run, name="data-capture", daemon=True)
         self.written = 0  # exchanges written so far
 
@@ -138,15 +139,17 @@ class CaptureWriter:
 
     def _run(self) -> None:
         while not self._stop.wait(FLUSH_SECONDS):
-            self._flush()
-        self._flush()  # what was captured before the stop
+            self.flush()
+        self.flush()  # what was captured before the stop
 
-    def _flush(self) -> None:
-        batch = []
-        while self._pending:
-            batch.append(self._pending.popleft())
-        if batch:
-            self._write(batch)
+    def flush(self) -> None:
+        """Write what was captured so far, now (a monitoring job is about to read it)."""
+        with self._writing:
+            batch = []
+            while self._pending:
+                batch.append(self._pending.popleft())
+            if batch:
+                self._write(batch)
 
     def _write(self, batch: list[Exchange]) -> None:
         files: dict[tuple[str, str], list[str]] = {}

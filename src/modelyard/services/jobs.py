@@ -126,6 +126,8 @@ class Jobs:
         self.settings = settings
         self.default_bucket = default_bucket
         self.wake = wake  # nudges the job controller so a new job starts without waiting a tick
+        # Writes the data captured so far: a monitoring job sees every request before it.
+        self.flush_capture: Callable[[], None] = lambda: None
 
     # -- create ---------------------------------------------------------------------------
     def new_row(self, kind: JobKind, request: Any, parent: str | None = None) -> Job:
@@ -153,9 +155,9 @@ class Jobs:
         )
         return job
 
-    def create(self, kind_name: str, request: Any) -> Any:
+    def create(self, kind_name: str, request: Any, parent: str | None = None) -> Any:
         kind = job_kind(kind_name)
-        job = self.new_row(kind, request)
+        job = self.new_row(kind, request, parent)
         try:
             with self.db.session() as session:
                 session.add(job)

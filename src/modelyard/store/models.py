@@ -50,6 +50,7 @@ class Job(Base):
     name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
     kind: Mapped[str] = mapped_column(String(16), index=True)
     # The job that made this one (a tuning job's trial); its children are found by it.
+    # The job it derives from, or "schedule:<id>" for a monitoring schedule's jobs.
     parent: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     secondary_status: Mapped[str] = mapped_column(String(32))
@@ -226,3 +227,28 @@ class AsyncInvocation(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class MonitoringSchedule(Base):
+    """A Model Monitor schedule: a monitoring job of an endpoint's captured data at each time
+    its expression names, over the window since the one before."""
+
+    __tablename__ = "monitoring_schedules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # Scheduled, Stopped, Failed
+    endpoint_name: Mapped[str] = mapped_column(String(63), index=True)
+    schedule_expression: Mapped[str] = mapped_column(String(256))
+    # statistics, constraints, output_s3_uri, output_columns_position, instance_type, ...
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    next_run_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, index=True
+    )
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_job_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
