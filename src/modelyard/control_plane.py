@@ -86,7 +86,13 @@ class Platform:
         jobs_dir = self.settings.resolved_home / "jobs"
         env = {**launcher_environment(), "PYTHONUNBUFFERED": "1"}
         return open_executor(
-            self.settings.compute, self.settings.cpu_slots, jobs_dir, env, warm, on_exit
+            self.settings.compute,
+            self.settings.cpu_slots,
+            jobs_dir,
+            env,
+            warm,
+            on_exit,
+            release_after=self.settings.job_launcher_idle_seconds,
         )
 
     def start(self) -> None:

@@ -47,11 +47,18 @@ class Settings(BaseSettings):
     )
     warm_job_process: bool = Field(
         default=True,
-        description="Keep one job process waiting with the algorithms' libraries loaded, so "
-        "a job starts without paying for their imports.",
+        description="Fork jobs from a launcher process with the algorithms' libraries loaded, "
+        "so a job starts without paying for their imports. It starts with the first job and "
+        "is released after job_launcher_idle_seconds without one.",
     )
     stop_grace_seconds: float = Field(
         default=20.0, description="Seconds between SIGTERM and SIGKILL when a job is stopped."
+    )
+    job_launcher_idle_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="Release the job launcher (and the memory its libraries hold) after this "
+        "long without a job; 0 keeps it. The next job starts it again.",
     )
     invocation_timeout_seconds: float = Field(
         default=60.0, gt=0, description="How long an endpoint's model may take to answer (504)."

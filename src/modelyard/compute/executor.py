@@ -89,10 +89,13 @@ class Executor(ABC):
         self.signal(handle, signal.SIGKILL)
 
     def open(self) -> None:  # noqa: B027 - optional, does nothing by default
-        """Get ready to start processes (the local executor starts its warm launcher)."""
+        """Get ready to start processes."""
 
     def idle(self) -> None:  # noqa: B027 - optional, does nothing by default
-        """Called when no job runs: a good time to repair what the executor keeps warm."""
+        """Called each pass in which no job runs: a time to release what is kept warm."""
+
+    def busy(self) -> None:  # noqa: B027 - optional, does nothing by default
+        """Called each pass in which jobs run."""
 
     def close(self) -> None:  # noqa: B027 - optional, does nothing by default
         """Release what open() took; running processes carry on."""
@@ -100,13 +103,15 @@ class Executor(ABC):
 
 def open_executor(
     compute_url: str, cpu_slots: int, jobs_dir: Path, env: Mapping[str, str], warm: bool,
-    on_exit: Callable[[], None],
+    on_exit: Callable[[], None], release_after: float = 0.0,
 ) -> Executor:  # fmt: skip
     """The executor a compute URL names; the one place that chooses."""
     if compute_url in ("", "local"):
         from modelyard.compute.local import LocalExecutor
 
-        return LocalExecutor(cpu_slots, jobs_dir, env, warm=warm, on_exit=on_exit)
+        return LocalExecutor(
+            cpu_slots, jobs_dir, env, warm=warm, on_exit=on_exit, release_after=release_after
+        )
     from modelyard.errors import InvalidRequest
 
     raise InvalidRequest(

@@ -1,8 +1,8 @@
 """The control plane's side of the job launcher (`modelyard.runtime.warm`).
 
-Starts the launcher once, hands it jobs, and learns each job's pid and, later, its exit code.
-If the launcher is not running or does not answer, `launch` returns None and the caller
-starts the job cold.
+Starts the launcher, hands it jobs once it is ready, and learns each job's pid and, later,
+its exit code. If the launcher is not running, not ready yet or does not answer, `launch`
+returns None and the caller starts the job cold.
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ class JobLauncher:
         self._process: subprocess.Popen[bytes] | None = None
         self._started: queue.Queue[int] = queue.Queue()
         self._lock = threading.Lock()
+        self._ready = threading.Event()  # its libraries are loaded: it forks at once
 
     def start(self) -> None:
+        self._ready.clear()
         self.cwd.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
@@ -58,6 +60,9 @@ class JobLauncher:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def ready(self) -> bool:
+        return self._ready.is_set() and self.alive()
+
     def launch(self, order: Mapping[str, Any]) -> int | None:
         """Fork a job from the launcher; its pid, or None when the launcher cannot."""
         with self._lock:
@@ -74,6 +79,7 @@ class JobLauncher:
 
     def stop(self) -> None:
         """End the launcher (its jobs run in sessions of their own and carry on)."""
+        self._ready.clear()
         process, self._process = self._process, None
         if process is None:
             return
@@ -88,7 +94,10 @@ class JobLauncher:
         assert process.stdout is not None
         for raw in process.stdout:
             words = raw.decode(errors="replace").split()
-            if words[:1] == ["started"] and len(words) == 2:
+            if words == ["ready"] and process is self._process:
+                logger.info("job launcher ready (pid %d)", process.pid)
+                self._ready.set()
+            elif words[:1] == ["started"] and len(words) == 2:
                 self._started.put(int(words[1]))
             elif words[:1] == ["exited"] and len(words) == 3:
                 pid, code = int(words[1]), int(words[2])

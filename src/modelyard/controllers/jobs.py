@@ -154,6 +154,8 @@ class JobController(ControlLoop):
                 used += job.cpus
             if used == 0:
                 self.executor.idle()
+            else:
+                self.executor.busy()
 
     @staticmethod
     def _active(session: Session) -> list[Job]:
