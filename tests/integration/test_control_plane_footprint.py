@@ -43,3 +43,23 @@ def test_an_unknown_algorithm_is_still_refused_naming_the_known_ones(
         session.client.post(
             "/api/v1/models", json={"name": "typo", "model_data": uri, "algorithm": "xgbost"}
         )
+
+
+def test_an_xgboost_model_server_loads_no_scikit_learn(
+    fresh_server: RunningServer, breast_cancer_csvs: dict[str, Path]
+) -> None:
+    import modelyard as my
+
+    session = fresh_server.session()
+    train = session.upload_data(breast_cancer_csvs["train"], key_prefix="footprint/train")
+    estimator = my.Estimator(algorithm="xgboost", hyperparameters={"num_round": 2}, session=session)
+    estimator.fit({"train": train}, job_name="footprint-xgboost", logs=False)
+    predictor = estimator.deploy(endpoint_name="footprint")
+    assert "predictions" in predictor.predict([[1.0] * 30])
+    pid = predictor.describe()["instances"][0]["pid"]
+    # xgboost imports scikit-learn for its sklearn-style classes: 1.4 s of a model server's
+    # start on one core, and nothing a booster's server uses.
+    paths = [m.path for m in psutil.Process(pid).memory_maps()]
+    assert any("xgboost" in p for p in paths)  # it does serve with xgboost
+    assert not [p for p in paths if "/sklearn/" in p or "/scipy/stats/" in p]
+    predictor.delete_endpoint()
