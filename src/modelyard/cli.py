@@ -566,18 +566,21 @@ def schedules_describe(name: str) -> None:
 
 @schedules_app.command("stop")
 def schedules_stop(name: str) -> None:
+    """Stop a monitoring schedule: no more runs until it is started."""
     session().client.post(f"/api/v1/monitoring-schedules/{name}/stop")
     out.print(f"monitoring schedule {name} stopped")
 
 
 @schedules_app.command("start")
 def schedules_start(name: str) -> None:
+    """Start a stopped monitoring schedule again, from its next time."""
     session().client.post(f"/api/v1/monitoring-schedules/{name}/start")
     out.print(f"monitoring schedule {name} started")
 
 
 @schedules_app.command("delete")
 def schedules_delete(name: str) -> None:
+    """Delete a monitoring schedule (its monitoring jobs stay)."""
     session().client.delete(f"/api/v1/monitoring-schedules/{name}")
     out.print(f"monitoring schedule {name} deleted")
 
