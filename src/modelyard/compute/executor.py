@@ -94,8 +94,8 @@ class Executor(ABC):
     def idle(self) -> None:  # noqa: B027 - optional, does nothing by default
         """Called each pass in which no job runs: a time to release what is kept warm."""
 
-    def busy(self) -> None:  # noqa: B027 - optional, does nothing by default
-        """Called each pass in which jobs run."""
+    def busy(self, used: int) -> None:  # noqa: B027 - optional, does nothing by default
+        """Called each pass in which jobs run, with the CPU slots they hold."""
 
     def close(self) -> None:  # noqa: B027 - optional, does nothing by default
         """Release what open() took; running processes carry on."""

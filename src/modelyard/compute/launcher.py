@@ -13,6 +13,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ class JobLauncher:
         self._started: queue.Queue[int] = queue.Queue()
         self._lock = threading.Lock()
         self._ready = threading.Event()  # its libraries are loaded: it forks at once
+        self.ready_at = 0.0  # time.monotonic() when it became ready
 
     def start(self) -> None:
         self._ready.clear()
@@ -96,6 +98,7 @@ class JobLauncher:
             words = raw.decode(errors="replace").split()
             if words == ["ready"] and process is self._process:
                 logger.info("job launcher ready (pid %d)", process.pid)
+                self.ready_at = time.monotonic()
                 self._ready.set()
             elif words[:1] == ["started"] and len(words) == 2:
                 self._started.put(int(words[1]))

@@ -2,7 +2,8 @@
 
 Warm launches are forked by the job launcher (`runtime.warm`, libraries already imported)
 once it is ready. It is started on demand, when jobs come in a series (a second warm launch
-within SERIES_SECONDS of the one before: tuning trials, folds, a script run again), and
+within SERIES_SECONDS of the one before: tuning trials, folds, a script run again), as soon
+as a CPU slot is free (its imports take seconds of CPU that a running job must not lose), and
 released after `release_after` seconds without a job: a lone job starts cold in a fraction of
 the launcher's own start, and its ~200 MB are not held for nobody. Everything else, and a
 warm launch the launcher cannot take yet, is spawned cold. A process is
@@ -42,25 +43,35 @@ class LocalExecutor(Executor):
         self._release_after = release_after  # seconds without a job; 0: keep the launcher
         self._idle_since: float | None = None
         self._last_warm: float | None = None  # when the last warm launch was asked for
+        self._wanted = False  # jobs come in a series: start the launcher when a slot is free
         self._children: dict[int, ProcessRef] = {}  # processes this server started
         self._launcher = JobLauncher(
             work_dir, env, work_dir / "launcher.log", on_exit=lambda pid, code: self.on_exit()
         )
 
+    def _start_wanted(self) -> None:
+        if self._wanted and not self._launcher.alive():
+            logger.info("jobs come in a series: starting the job launcher")
+            self._launcher.start()
+        self._wanted = False
+
     def idle(self) -> None:
         now = time.monotonic()
+        self._start_wanted()
         if self._idle_since is None:
             self._idle_since = now
         elif (
             self._release_after > 0
-            and now - self._idle_since >= self._release_after
-            and self._launcher.alive()
+            and self._launcher.ready()  # (one still loading has not been idle yet)
+            and now - max(self._idle_since, self._launcher.ready_at) >= self._release_after
         ):
             logger.info("releasing the job launcher after %.0fs without a job", self._release_after)
             self._launcher.stop()
 
-    def busy(self) -> None:
+    def busy(self, used: int) -> None:
         self._idle_since = None
+        if self._wanted and used < self._cpu_slots:
+            self._start_wanted()
 
     def close(self) -> None:
         self._launcher.stop()
@@ -85,8 +96,7 @@ class LocalExecutor(Executor):
                 if pid is not None:
                     return Handle(pid, processes.create_time(pid))
             elif in_series and not self._launcher.alive():
-                logger.info("jobs come in a series: starting the job launcher")
-                self._launcher.start()  # for the next ones; this one starts cold
+                self._wanted = True  # for the next ones; this one starts cold
         ref = processes.spawn(
             launch.argv(),
             cwd=launch.cwd,

@@ -155,7 +155,7 @@ class JobController(ControlLoop):
             if used == 0:
                 self.executor.idle()
             else:
-                self.executor.busy()
+                self.executor.busy(used)
 
     @staticmethod
     def _active(session: Session) -> list[Job]:
