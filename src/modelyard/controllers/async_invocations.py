@@ -147,6 +147,11 @@ class AsyncInvocationController(ControlLoop):
             except httpx.TimeoutException:
                 self._fail(work, f"the model did not answer within {work['timeout']}s")
                 return
+            except httpx.ConnectError:
+                # This server's own invocation path: refused only while the server starts
+                # (the worker begins before the socket is bound). Not the request's fault.
+                self._set(work, status="Queued")
+                return
             if response.status_code in RETRY_LATER:
                 self._set(work, status="Queued")  # the endpoint has no room yet
             elif response.status_code == 200:
