@@ -67,6 +67,7 @@ HYPERPARAMETERS = {
 MLFLOW_VENV = WORK / "mlflow-venv"
 MLFLOW_PACKAGES = ["mlflow", "xgboost", "scikit-learn"]
 TARGET_DEPLOY_P50 = 5.0
+TARGET_PROXY_US = 60
 
 
 @dataclass
@@ -203,6 +204,31 @@ def start_minimal(model_file: Path, log_dir: Path) -> Target:
         "minimal app",
         f"http://127.0.0.1:{port}/invocations",
         pids={"minimal app": (proc.pid, False)},
+    )
+
+
+def start_bare_proxy(instance_port: int, log_dir: Path, model_server_pid: int) -> Target:
+    port = free_port()
+    log = log_dir / "bare-proxy.log"
+    proc = spawn(
+        [
+            "taskset",
+            "-c",
+            "0",
+            PYTHON,
+            str(BENCH_DIR / "bare_proxy.py"),
+            "--upstream",
+            f"127.0.0.1:{instance_port}",
+            "--port",
+            str(port),
+        ],
+        log=log,
+    )
+    wait_http(f"http://127.0.0.1:{port}/ping", proc, log)
+    return Target(
+        "bare proxy",
+        f"http://127.0.0.1:{port}/invocations",
+        pids={"bare proxy": (proc.pid, False), "model server": (model_server_pid, False)},
     )
 
 
@@ -466,11 +492,20 @@ def checks(summary: dict[str, Any]) -> list[dict[str, Any]]:
         )
         found.append(
             ratio_check(
-                f"control plane req/s ≥ 60% of minimal (c={c})",
+                f"control plane req/s ≥ 80% of minimal (c={c})",
                 cp[c]["rps"] / mini[c]["rps"],
-                0.60,
+                0.80,
                 cpu_total(mini[c]) / cpu_total(cp[c]),
             )
+        )
+        proxy = cp[c]["cpu_us_per_request[control plane]"]
+        bare = summary["bare proxy"][c]["cpu_us_per_request[bare proxy]"]
+        found.append(
+            {
+                "check": f"proxy CPU per request ≤ {TARGET_PROXY_US} µs (c={c})",
+                "value": f"{proxy:.0f} µs (bare proxy {bare:.0f} µs: {proxy / bare:.2f}×)",
+                "ok": proxy <= TARGET_PROXY_US,
+            }
         )
         if mlf:
             ratio = cp[c]["rps"] / mlf[c]["rps"]
@@ -546,6 +581,7 @@ def main() -> None:
             f"http://127.0.0.1:{instance['port']}/invocations",
             pids={"model server": (instance["pid"], False)},
         ),
+        start_bare_proxy(instance["port"], work, instance["pid"]),
         start_minimal(model_file, work),
     ]
     mlflow_problem = None

@@ -15,45 +15,28 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from collections.abc import Awaitable, Callable  # noqa: E402 - after OMP_NUM_THREADS is set
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import uvicorn  # noqa: E402
 import xgboost as xgb  # noqa: E402
-
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+from asgi_basics import Answer, App, invocations_app  # noqa: E402
 
 TEXT = [(b"content-type", b"text/csv")]
 
 
-def create_app(booster: xgb.Booster) -> Callable[[dict[str, Any], Receive, Send], Awaitable[None]]:
-    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        if scope["path"] == "/ping":
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+def create_app(booster: xgb.Booster) -> App:
+    async def predict(scope: dict[str, Any], body: bytes) -> Answer:
         try:
             rows = [[float(v) for v in line.split(b",")] for line in body.splitlines() if line]
             scores = booster.inplace_predict(
                 np.array(rows, dtype=np.float32), validate_features=False
             )
-            status, out = 200, "\n".join(str(float(s)) for s in scores).encode() + b"\n"
+            return 200, TEXT, "\n".join(str(float(s)) for s in scores).encode() + b"\n"
         except ValueError as exc:
-            status, out = 400, str(exc).encode()
-        await send({"type": "http.response.start", "status": status, "headers": TEXT})
-        await send({"type": "http.response.body", "body": out})
+            return 400, TEXT, str(exc).encode()
 
-    return app
+    return invocations_app(predict)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import socket
 import tarfile
 from collections import Counter
 from pathlib import Path
@@ -177,6 +178,72 @@ def test_invocations_need_a_token_and_a_known_endpoint(server: RunningServer) ->
         missing = http.post("/endpoints/no-such-endpoint/invocations", content=b"1")
         assert missing.status_code == 404
         assert "no-such-endpoint" in missing.json()["error"]["message"]
+
+
+def read_answers(stream: Any, count: int) -> list[tuple[int, dict[str, str], bytes]]:
+    """count HTTP/1.1 answers, in order, from a socket's file (Content-Length bodies)."""
+    answers = []
+    for _ in range(count):
+        status = int(stream.readline().split()[1])
+        while status == 100:  # an interim 100 Continue: its blank line, then the answer
+            stream.readline()
+            status = int(stream.readline().split()[1])
+        headers = {}
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            key, _, value = line.decode().partition(":")
+            headers[key.strip().lower()] = value.strip()
+        answers.append((status, headers, stream.read(int(headers["content-length"]))))
+    return answers
+
+
+def test_raw_http_on_one_connection(
+    server: RunningServer, predictor: Any, test_rows: np.ndarray
+) -> None:
+    """What clients do on a keep-alive connection, byte by byte: a refused request whose body
+    must be skipped, pipelined requests answered in order (one of them an API call), an
+    Expect: 100-continue, HTTP/1.0 and Connection: close."""
+    row = ",".join(str(v) for v in test_rows[0, 1:]).encode()
+    path = f"/endpoints/{predictor.endpoint_name}/invocations".encode()
+
+    def invocation(token: str, body: bytes, extra: bytes = b"", version: bytes = b"1.1") -> bytes:
+        return (
+            b"POST " + path + b" HTTP/" + version + b"\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            b"Authorization: Bearer "
+            + token.encode()
+            + b"\r\n"
+            + extra
+            + b"Content-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+
+    api = (
+        b"GET /api/v1/endpoints/" + predictor.endpoint_name.encode() + b" HTTP/1.1\r\n"
+        b"Host: x\r\nAuthorization: Bearer " + server.token.encode() + b"\r\n\r\n"
+    )
+    expected = float(predictor.predict(test_rows[:1, 1:])["predictions"][0]["score"])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        stream = sock.makefile("rb")
+        sock.sendall(invocation("wrong", b"9," * 5000))
+        sock.sendall(invocation(server.token, row) + api + invocation(server.token, row))
+        refused, first, described, second = read_answers(stream, 4)
+        assert refused[0] == 401 and b"invalid API token" in refused[2]
+        for status, headers, body in (first, second):
+            assert status == 200, body
+            assert headers["x-amzn-invoked-production-variant"] == "AllTraffic"
+            assert abs(float(body.split(b",")[0]) - expected) < 1e-6, body
+        assert described[0] == 200 and json.loads(described[2])["status"] == "InService"
+        sock.sendall(invocation(server.token, row, b"Expect: 100-continue\r\n"))
+        assert read_answers(stream, 1)[0][0] == 200
+        sock.sendall(invocation(server.token, row, b"Connection: close\r\n"))
+        ((status, headers, _),) = read_answers(stream, 1)
+        assert status == 200 and headers["connection"] == "close"
+        assert stream.read() == b""  # closed by the server
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(invocation(server.token, row, version=b"1.0"))
+        ((status, _, body),) = read_answers(sock.makefile("rb"), 1)
+        assert status == 200 and abs(float(body.split(b",")[0]) - expected) < 1e-6
 
 
 def pid_model(session: my.Session, directory: Path) -> my.Model:
