@@ -19,6 +19,7 @@ from modelyard.transform_records import (
     has_blank_lines,
     join,
     parse_record,
+    raw_batches,
     split_lines,
 )
 
@@ -88,5 +89,10 @@ def test_chunks_are_whole_lines_within_the_payload_and_know_their_first_line() -
     assert list(chunks(body, 0)) == [(1, body)]
     assert count_lines(body) == 100 and count_lines(b"1\n2") == 2
     assert has_blank_lines(b"1\n\n2\n") and not has_blank_lines(body)
+    assert has_blank_lines(b"1\r\n\r\n2\r\n") and has_blank_lines(b"\r\n1\r\n")
+    assert not has_blank_lines(b"1\r\n2\r\n")
+    for whole in (body, body + b"100,0.5", b"", b"7"):
+        planned, count = raw_batches(whole, 64)
+        assert count == count_lines(whole) and b"".join(b.body for b in planned) == whole
     with pytest.raises(InvalidRequest, match="line 2 is more than MaxPayloadInMB"):
         list(chunks(b"1\n" + b"9" * 100 + b"\n", 50))

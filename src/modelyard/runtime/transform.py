@@ -36,6 +36,10 @@ START_TIMEOUT_SECONDS = 180.0
 REQUEST_TIMEOUT_SECONDS = 600.0
 
 
+# An object's batches and its record count; None when the object is sent whole.
+Plan = tuple[list[rec.Batch], int] | None
+
+
 class RecordRefused(InvalidRequest):
     """The model server refused a request: its status and message (a ClientError, as the
     record is at fault, not the platform)."""
@@ -63,28 +67,46 @@ def run_job(
 ) -> dict[str, Any]:
     from modelyard.runtime.store import job_store
 
-    store = job_store(spec["storage_url"])
-    reporter.status("Downloading", "Listing the input objects")
-    keys = input_keys(store, spec["transform_input"]["s3_uri"])
-    progress = Progress(objects=len(keys))
-    progress.report(reporter)
-    log(f"{len(keys)} input object(s) under {spec['transform_input']['s3_uri']}")
+    began = time.monotonic()
     count = int(spec["transform_resources"]["instance_count"])
+    # Started first: their start is the longest step before the first request, and the
+    # rest (listing, reading and planning the first object) happens while they start.
     servers = [ModelServer(layout, spec, i) for i in range(count)]
     try:
+        store = job_store(spec["storage_url"])
+        reporter.status("Downloading", "Listing the input objects")
+        keys = input_keys(store, spec["transform_input"]["s3_uri"])
+        progress = Progress(objects=len(keys))
+        progress.report(reporter)
+        log(f"{len(keys)} input object(s) under {spec['transform_input']['s3_uri']}")
         reporter.status("Starting", f"Starting {count} model server(s)")
 
         def ready() -> None:
-            for server in servers:
-                server.wait_ready()
-            log(f"{count} model server(s) ready: {', '.join(s.url for s in servers)}")
+            # One client for every ping: making one costs more CPU than the ping itself,
+            # taken from the model servers starting beside it. Plain HTTP on loopback.
+            with httpx.Client(timeout=1.0, verify=False) as http:
+                for server in servers:
+                    server.wait_ready(http)
+            log(
+                f"{count} model server(s) ready after {time.monotonic() - began:.2f}s: "
+                + ", ".join(s.url for s in servers)
+            )
             reporter.status("Training", "Transforming")  # the phase SageMaker calls InProgress
 
-        asyncio.run(Transformer(spec, store, servers, progress, reporter, log).run(keys, ready))
+        def answered() -> None:
+            # Every answer is in and nothing else will be asked: a graceful shutdown (a
+            # fifth of a second of uvicorn's) would only make the job wait.
+            for server in servers:
+                server.kill()
+
+        transformer = Transformer(spec, store, servers, progress, reporter, log)
+        asyncio.run(transformer.run(keys, ready, answered))
     finally:
+        for server in servers:  # all told at once: each takes a moment to shut down
+            server.terminate()
         for server in servers:
-            server.stop()
-    reporter.flush()
+            server.wait()
+    # No last flush: what is still unsent goes with the job's result (runtime.job).
     if progress.records_failed:
         log(
             f"{progress.records_failed} record(s) refused, written to {spec['dead_letter_s3_path']}"
@@ -145,7 +167,7 @@ class ModelServer:
                 },
             )
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, http: httpx.Client) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -154,20 +176,27 @@ class ModelServer:
                     f"answered; its last lines:\n{log_tail(self.log_path, 15)}"
                 )
             try:
-                if httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 200:
+                if http.get(f"{self.url}/ping").status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
         raise ModelyardError(f"the model server did not answer /ping in {START_TIMEOUT_SECONDS}s")
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+    def wait(self) -> None:
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 class Transformer:
@@ -197,26 +226,36 @@ class Transformer:
         self.slots = asyncio.Semaphore(len(servers) * int(spec["max_concurrent_transforms"]))
         self.max_payload = int(spec["max_payload_in_mb"]) * 1024 * 1024
 
-    async def run(self, keys: list[tuple[str, str, str]], ready: Callable[[], None]) -> None:
+    async def run(
+        self,
+        keys: list[tuple[str, str, str]],
+        ready: Callable[[], None],
+        answered: Callable[[], None] = lambda: None,
+    ) -> None:
         """Transform every object; the next one is read while this one is transformed, the
-        first while the model servers start (`ready` waits for them)."""
+        first while the model servers start (`ready` waits for them; `answered` is called
+        once the model servers have answered for the last object)."""
 
-        def fetch(index: int) -> asyncio.Future[bytes]:
+        def fetch(index: int) -> asyncio.Future[tuple[bytes, Plan]]:
             bucket, key, _ = keys[index]
-            return asyncio.ensure_future(asyncio.to_thread(self.store.get_bytes, bucket, key))
+            return asyncio.ensure_future(asyncio.to_thread(self.fetch, bucket, key))
 
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, limits=limits) as client:
+        async with httpx.AsyncClient(
+            timeout=REQUEST_TIMEOUT_SECONDS, limits=limits, verify=False
+        ) as client:
             self.client = client
             pending = fetch(0)
             await asyncio.to_thread(ready)
             for index, (bucket, key, relative) in enumerate(keys):
                 started = time.monotonic()
                 uri = f"s3://{bucket}/{key}"
-                body = await pending
+                body, plan = await pending
                 if index + 1 < len(keys):
                     pending = fetch(index + 1)
-                out, refused, count = await self.transform_object(uri, body)
+                out, refused, count = await self.transform_object(uri, body, plan)
+                if index + 1 == len(keys):
+                    answered()
                 target = self.write(
                     relative, out, ".out", self.spec["transform_output"]["s3_output_path"]
                 )
@@ -230,11 +269,30 @@ class Transformer:
                 self.log(f"{uri}: {count} record(s), {len(body)} bytes -> {target} "
                          f"({time.monotonic() - started:.2f}s)")  # fmt: skip
 
+    def fetch(self, bucket: str, key: str) -> tuple[bytes, Plan]:
+        """An object and its batches: in a thread, so that the scans over the object overlap
+        the model servers' start (the first object) or the previous object's requests."""
+        body = self.store.get_bytes(bucket, key)
+        return body, self.plan(f"s3://{bucket}/{key}", body)
+
+    def plan(self, uri: str, body: bytes) -> Plan:
+        """The object's batches and how many records they hold (None: the object is one)."""
+        if not self.split:
+            return None
+        try:
+            if self.raw_chunks(body):
+                return rec.raw_batches(body, self.max_payload)
+            lines = rec.split_lines(body)
+            planned = rec.batches(lines, self.spec["batch_strategy"], self.max_payload)
+            return list(planned), len(lines)
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"{uri} {exc.message}") from None
+
     async def transform_object(
-        self, uri: str, body: bytes
+        self, uri: str, body: bytes, plan: Plan
     ) -> tuple[bytes, list[dict[str, Any]], int]:
         """The object's output, the records refused (for the dead letters) and how many."""
-        if not self.split:
+        if plan is None:
             if self.max_payload and len(body) > self.max_payload:
                 raise InvalidRequest(
                     f"{uri} is {len(body)} bytes, more than MaxPayloadInMB allows; split it "
@@ -244,19 +302,7 @@ class Transformer:
             if isinstance(answer, RecordRefused):
                 raise RecordRefused(f"{uri}: the model server answered {answer.message}")
             return answer, [], 1
-        try:
-            if self.raw_chunks(body):
-                count = rec.count_lines(body)
-                planned = [
-                    rec.Batch(line, [chunk], raw=True)
-                    for line, chunk in rec.chunks(body, self.max_payload)
-                ]
-            else:
-                lines = rec.split_lines(body)
-                count = len(lines)
-                planned = list(rec.batches(lines, self.spec["batch_strategy"], self.max_payload))
-        except InvalidRequest as exc:
-            raise InvalidRequest(f"{uri} {exc.message}") from None
+        planned, count = plan
         results = await asyncio.gather(*(self.transform_batch(uri, b) for b in planned))
         refused = [r for _, bad in results for r in bad]
         parts = [part for part, _ in results]
