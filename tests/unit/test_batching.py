@@ -63,3 +63,20 @@ def test_a_failed_predict_fails_every_request_of_its_batch() -> None:
     assert all(isinstance(r, ValueError) for r in results)
     with pytest.raises(ValueError, match="exploded"):
         asyncio.run(batcher.predict(np.ones((1, 1))))
+
+
+def test_the_only_request_in_flight_is_predicted_without_waiting_a_turn() -> None:
+    calls: list[int] = []
+    in_flight = [1]
+    batcher = Batcher(doubling(calls), in_flight=lambda: in_flight[0])
+    step = batcher.predict(np.ones((2, 1)))
+    with pytest.raises(StopIteration) as done:  # finished on its first step: it never waited
+        step.send(None)
+    assert done.value.value.array.tolist() == [2.0, 2.0] and calls == [2]
+
+    in_flight[0] = 5  # others were read with it: they are gathered as before
+
+    async def main() -> list[Prediction]:
+        return await asyncio.gather(*(batcher.predict(np.ones((1, 1))) for _ in range(5)))
+
+    assert len(asyncio.run(main())) == 5 and calls == [2, 5]

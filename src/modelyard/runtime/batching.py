@@ -3,9 +3,12 @@
 A request's rows join the pending batch, and the batch is predicted one turn of the event
 loop later, so every request that arrived in the same turn (under load, all the connections
 that became readable at once) goes in the same call to the model: one predict of 32 rows
-costs little more than one of 1. Alone, a request waits for nothing but that turn. Only when
-the last batch held more than one request (there is concurrency to gather) does the next one
-also wait up to `max_wait_ms` for more, so concurrency 1 pays no wait at all.
+costs little more than one of 1. Only when the last batch held more than one request (there
+is concurrency to gather) does the next one also wait up to `max_wait_ms` for more.
+
+A request that is the only one the server holds (`in_flight`, the server's count of requests
+read and not yet answered, which counts every request of a turn before the first of them
+runs) has no one to wait for: it is predicted at once, so concurrency 1 pays nothing.
 """
 
 from __future__ import annotations
@@ -37,8 +40,15 @@ def split(prediction: Any, sizes: list[int]) -> list[Any]:
 
 
 class Batcher:
-    def __init__(self, predict: Predict, max_batch_size: int = 64, max_wait_ms: float = 2.0):
+    def __init__(
+        self,
+        predict: Predict,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 2.0,
+        in_flight: Callable[[], int] | None = None,
+    ):
         self.predict_rows = predict
+        self.in_flight = in_flight
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self._pending: list[tuple[np.ndarray, asyncio.Future[Any]]] = []
@@ -49,6 +59,11 @@ class Batcher:
         self.requests = 0
 
     async def predict(self, features: np.ndarray) -> Any:
+        if not self._pending and self.in_flight is not None and self.in_flight() <= 1:
+            self._last_batch = 1
+            self.batches += 1
+            self.requests += 1
+            return self.predict_rows(features)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((features, future))

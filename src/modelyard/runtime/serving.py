@@ -296,12 +296,19 @@ def builtin_handler(algorithm: Any, model: Any) -> Handler:
     return handle
 
 
-def batched_handler(algorithm: Any, model: Any, batcher_args: dict[str, Any]) -> BatchHandler:
+def batched_handler(
+    algorithm: Any,
+    model: Any,
+    batcher_args: dict[str, Any],
+    in_flight: Callable[[], int] | None = None,
+) -> BatchHandler:
     """builtin_handler's steps, with the predict shared by requests that arrive together."""
     from modelyard.runtime.batching import Batcher
 
     prepare, finish = _builtin_steps(algorithm, model)
-    batcher = Batcher(lambda rows: algorithm.predict(model, rows), **batcher_args)
+    batcher = Batcher(
+        lambda rows: algorithm.predict(model, rows), **batcher_args, in_flight=in_flight
+    )
 
     async def handle(
         body: bytes, content_type: str | None, accept: str | None
@@ -622,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
                     algorithm,
                     model,
                     {"max_batch_size": args.max_batch_size, "max_wait_ms": args.max_batch_wait_ms},
+                    # uvicorn counts a request's task from when its head is read
+                    lambda: len(server.server_state.tasks),
                 )
         else:
             handle = load_user_handler(args, work_dir)
