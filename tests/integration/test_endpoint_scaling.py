@@ -93,6 +93,43 @@ def test_scale_to_zero_and_the_next_request_is_answered(
     session.delete_endpoint("sleeper")
 
 
+HUNGRY = """\
+import time
+
+
+def model_fn(model_dir):
+    return []
+
+
+def predict_fn(data, model):
+    if data[0][0] > 0:  # hold that many MB until the server is stopped for it
+        model.append(b"x" * int(data[0][0] * 2**20))
+        while True:
+            time.sleep(0.05)
+    return [0.0] * len(data)
+"""
+
+
+def test_a_serverless_instance_over_its_memory_size_is_stopped_and_says_why(
+    server: RunningServer, session: my.Session, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    hungry = inference_model(session, tmp_path_factory.mktemp("hungry"), HUNGRY)
+    variant = my.production_variant(hungry)
+    variant["serverless_config"] = {"memory_size_in_mb": 1024, "max_concurrency": 2}
+    session.endpoint_from_production_variants("hungry", [variant])
+    assert invoke(server, "hungry").status_code == 200  # small: served
+    over = invoke(server, "hungry", "1500")  # the only way this answers is the stop
+    assert over.status_code >= 500, over.text
+    wait_for(
+        lambda: any(
+            "MemorySizeInMB of 1024 MB" in (i.get("last_error") or "")
+            for i in session.describe_endpoint("hungry")["instances"]
+        )
+    )
+    assert invoke(server, "hungry").status_code == 200  # restarted, and serving again
+    session.delete_endpoint("hungry")
+
+
 def test_a_serverless_variant_starts_on_demand_and_caps_concurrency(
     server: RunningServer, session: my.Session, model: str
 ) -> None:

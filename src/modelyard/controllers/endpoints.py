@@ -539,6 +539,9 @@ class EndpointController(ControlLoop):
                 "--max-batch-wait-ms",
                 str(batching["max_wait_ms"]),
             ]
+        memory = (variant.get("serverless_config") or {}).get("memory_size_in_mb")
+        if memory:  # a serverless variant's MemorySizeInMB
+            args += ["--memory-limit-mb", str(memory)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
         # One request at a time per instance: library thread pools only fight the HTTP loop
         # (and other instances) for cores; scale with instances instead. A model may override.

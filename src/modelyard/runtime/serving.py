@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import shutil
 import signal
 import sys
@@ -512,6 +513,36 @@ def _tune_gc() -> None:
     gc.freeze()
 
 
+MEMORY_CHECK_SECONDS = 0.1
+MEMORY_EXIT_CODE = 137  # what a container killed for its memory limit exits with
+
+
+def _watch_memory(limit_mb: int) -> None:
+    """End the model server once it holds more than limit_mb resident (a serverless
+    variant's MemorySizeInMB): the endpoint restarts it, and the reason is the last line of
+    its log, which the instance's description shows."""
+    import threading
+
+    import psutil
+
+    process = psutil.Process()
+
+    def watch() -> None:
+        while True:
+            resident = process.memory_info().rss / 2**20
+            if resident > limit_mb:
+                print(
+                    f"model server stopped: it held {resident:.0f} MB, more than the "
+                    f"variant's MemorySizeInMB of {limit_mb} MB",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                os._exit(MEMORY_EXIT_CODE)
+            time.sleep(MEMORY_CHECK_SECONDS)
+
+    threading.Thread(target=watch, name="memory-watch", daemon=True).start()
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m modelyard.runtime.serving",
@@ -560,6 +591,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=2.0,
         help="with batching, how long a batch may wait for more while requests come together",
+    )
+    parser.add_argument(
+        "--memory-limit-mb",
+        type=int,
+        default=0,
+        help="stop once the process holds more than this many MB resident (0: no limit)",
     )
     parser.add_argument(
         "--multi-model",
@@ -689,6 +726,8 @@ def main(argv: list[str] | None = None) -> int:
         await task
 
     _tune_gc()
+    if args.memory_limit_mb:
+        _watch_memory(args.memory_limit_mb)
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(serve())
     return 0

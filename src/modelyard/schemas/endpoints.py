@@ -65,7 +65,10 @@ class ServerlessConfig(Strict):
     max_concurrency requests at once (more get 429)."""
 
     memory_size_in_mb: int = Field(
-        default=2048, ge=1024, le=6144, description="Shown, not enforced on one machine."
+        default=2048,
+        ge=1024,
+        le=6144,
+        description="An instance that holds more memory than this is stopped and restarted.",
     )
     max_concurrency: int = Field(default=20, ge=1, le=200)
     provisioned_concurrency: int = Field(
