@@ -197,6 +197,36 @@ def test_a_bad_line_fails_the_job_naming_the_object_the_line_and_the_models_mess
     assert "expected 30 features per row, got 29" in reason
 
 
+@pytest.mark.parametrize(
+    "environment",
+    [None, {"MODELYARD_TEST_VARIABLE": "1"}],
+    ids=["forked from the job", "a fresh interpreter"],
+)
+def test_a_model_that_cannot_load_fails_the_job_with_the_model_servers_own_words(
+    session: my.Session, environment: dict[str, str] | None
+) -> None:
+    # A built-in's model servers are forked from the job's process unless the model brings
+    # variables of its own; either way a failed load ends the job with the server's reason.
+    bucket = session.default_bucket()
+    suffix = "env" if environment else "plain"
+    session.upload_string_as_file_body("not a tarball", bucket, f"broken-{suffix}/model.tar.gz")
+    model = my.Model(
+        model_data=f"s3://{bucket}/broken-{suffix}/model.tar.gz",
+        algorithm="xgboost",
+        name=f"broken-model-{suffix}",
+        environment=environment,
+        session=session,
+    )
+    model.create()
+    data = put_parts(session, f"transform-test/broken-{suffix}", ["1,2\n"])
+    transformer = model.transformer(instance_count=2, instance_type="local:1")
+    with pytest.raises(UnexpectedStatusException):
+        transformer.transform(data, split_type="Line", job_name=f"tf-broken-{suffix}", logs=False)
+    reason = transformer.describe()["failure_reason"]
+    assert "the model server exited with code 1 before it answered" in reason
+    assert "model server failed to load the model" in reason
+
+
 def test_with_a_dead_letter_path_bad_lines_are_set_aside_and_the_rest_is_transformed(
     session: my.Session, trained: dict[str, Any]
 ) -> None:

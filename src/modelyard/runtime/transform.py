@@ -1,9 +1,10 @@
 """A batch transform job's process: model servers up, every input object through them, out.
 
 `runtime.job` runs it (`run_job`). It starts `instance_count` model servers (the same
-`runtime.serving` an endpoint runs) on free loopback ports and keeps `instance_count ×
-max_concurrent_transforms` requests in flight across them, objects in key order, each
-object's batches in parallel and its answers written in input order to `<key>.out`.
+`runtime.serving` an endpoint runs; a built-in's are forked from this process, whose
+libraries the job launcher has loaded: `runtime.forked`) on free loopback ports and keeps
+`instance_count × max_concurrent_transforms` requests in flight across them, objects in key
+order, each object's batches in parallel and its answers written in input order to `<key>.out`.
 
 A request the model refuses is retried record by record to find the records at fault: the job
 then fails naming the object, the line and the model server's own message, or, with a
@@ -28,6 +29,7 @@ import httpx
 
 from modelyard import transform_records as rec
 from modelyard.errors import InvalidRequest, ModelyardError
+from modelyard.runtime.forked import ForkedProcess
 from modelyard.runtime.layout import JobLayout, log_tail
 from modelyard.runtime.reporter import Reporter
 from modelyard.runtime.script_mode import free_port
@@ -148,23 +150,29 @@ class ModelServer:
             *(["--entry-point", model["entry_point"]] if model.get("entry_point") else []),
             *(["--source-dir", model["source_dir"]] if model.get("source_dir") else []),
         ]  # fmt: skip
-        command = [
-            sys.executable, "-m", "modelyard.runtime.serving",
+        args = [
             "--model-data", model["model_data"], *served,
             "--port", str(self.port), "--work-dir", str(layout.root / f"server-{index + 1}"),
             "--storage-url", spec["storage_url"], "--envs-dir", str(layout.root / "envs"),
             "--max-body-mb", str(max(6, int(spec["max_payload_in_mb"]) * 2 or 1024)),
         ]  # fmt: skip
+        extra_env = {**model.get("environment", {}), **spec.get("environment", {})}
+        env = {**server_environ(), **extra_env}
+        self.process: subprocess.Popen[bytes] | ForkedProcess
+        if model.get("algorithm") and not extra_env:
+            # A built-in with the job's own environment: forked, its libraries already loaded.
+            # The user's code (its requirements may pin other versions of what is loaded
+            # here) and variables a library reads when loaded get a fresh interpreter.
+            from modelyard.runtime import serving
+
+            self.process = ForkedProcess(serving.main, args, env, self.log_path)
+            return
         with open(self.log_path, "ab") as out:
             self.process = subprocess.Popen(
-                command,
+                [sys.executable, "-m", "modelyard.runtime.serving", *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={
-                    **server_environ(),
-                    **model.get("environment", {}),
-                    **spec.get("environment", {}),
-                },
+                env=env,
             )
 
     def wait_ready(self, http: httpx.Client) -> None:

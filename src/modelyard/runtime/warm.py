@@ -41,6 +41,13 @@ def preload() -> None:
         if kind.runtime is not None:
             importlib.import_module(kind.runtime)
 
+    # A transform job forks its model servers (runtime.forked): the server and what uvicorn
+    # loads when it is configured, shared by them all.
+    import uvicorn.loops.uvloop  # noqa: F401
+    import uvicorn.protocols.http.httptools_impl  # noqa: F401
+
+    from modelyard.runtime import serving  # noqa: F401
+
     # The first client imports its transport (httpcore, h11, ssl setup): 80 ms a job if left
     # to each child.
     httpx.Client(verify=False).close()
@@ -53,6 +60,7 @@ def preload() -> None:
 
 def become_job(order: dict[str, Any]) -> int:
     """In the forked child: take the job's environment, directory and log, then run it."""
+    from modelyard.runtime.forked import output_to
     from modelyard.runtime.job import run
 
     os.setsid()
@@ -61,13 +69,7 @@ def become_job(order: dict[str, Any]) -> int:
     os.environ.update(order["env"])
     work_dir = Path(order["work_dir"])
     os.chdir(work_dir)
-    log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    os.close(null)
+    output_to(order["log"])
     return run(work_dir)
 
 
