@@ -227,3 +227,17 @@ class Load:
 
     def versions(self) -> Counter[str]:
         return Counter(body.split(":")[0] for status, body in self.answers if status == 200)
+
+
+def fit_xgboost(session: Any, train: str, job_name: str, num_round: int = 10) -> Any:
+    """A small binary xgboost model trained on `train` through the server; its estimator."""
+    import modelyard as my
+
+    estimator = my.Estimator(
+        algorithm="xgboost",
+        hyperparameters={"objective": "binary:logistic", "num_round": num_round},
+        instance_type="local:1",
+        session=session,
+    )
+    estimator.fit(train, job_name=job_name, logs=False)
+    return estimator

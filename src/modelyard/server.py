@@ -85,7 +85,12 @@ def run_foreground(settings: Settings) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     files = ServerFiles(settings.resolved_home)
+    # Only this user may read what the server and everything it starts keep: the token, the
+    # database, logs, jobs' work dirs and environments, stored objects. A home made before
+    # keeps its files' modes, but nobody else can get into it.
+    os.umask(0o077)
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    settings.resolved_home.chmod(0o700)
     files.pid_file.write_text(f"{os.getpid()}\n{settings.host}\n{settings.port}\n")
     try:
         platform = Platform(settings, control_url(settings.host, settings.port))
@@ -119,13 +124,15 @@ def start_background(settings: Settings, timeout: float = START_TIMEOUT_SECONDS)
     """Start a detached server process and wait until it answers; returns its URL."""
     check_port_free(settings.host, settings.port)
     files = ServerFiles(settings.resolved_home)
-    files.log_file.parent.mkdir(parents=True, exist_ok=True)
+    settings.resolved_home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    files.log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     env = dict(os.environ)
     env["MODELYARD_HOME"] = str(settings.resolved_home)
     env["MODELYARD_HOST"] = settings.host
     env["MODELYARD_PORT"] = str(settings.port)
     argv = [sys.executable, "-m", "modelyard.server"]
-    with open(files.log_file, "ab") as log:
+    fd = os.open(files.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with open(fd, "ab") as log:
         process = subprocess.Popen(
             argv,
             stdout=log,

@@ -18,7 +18,7 @@ import modelyard as my
 from modelyard.errors import InvalidRequest, UnexpectedStatusException
 from modelyard.runtime.serving import load_model
 from modelyard.storage.uri import parse_s3_uri
-from tests.support import RunningServer
+from tests.support import RunningServer, fit_xgboost
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +33,7 @@ def trained(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
     train = session.upload_data(breast_cancer_csvs["train"], key_prefix="transform-test/train")
-    estimator = my.Estimator(
-        algorithm="xgboost",
-        hyperparameters={"objective": "binary:logistic", "num_round": 10},
-        instance_type="local:1",
-        session=session,
-    )
-    estimator.fit(train, job_name="transform-model-job", logs=False)
+    estimator = fit_xgboost(session, train, "transform-model-job")
     model = estimator.create_model(name="transform-model")
     model.create()
     tmp = tmp_path_factory.mktemp("transform")

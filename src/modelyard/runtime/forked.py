@@ -100,7 +100,7 @@ def _child(
 
 def output_to(log_path: str | Path) -> None:
     """Standard output and error appended to `log_path`, standard input from /dev/null."""
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(log, 1)
