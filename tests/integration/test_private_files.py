@@ -13,9 +13,9 @@ from tests.support import RunningServer, fit_xgboost, free_port
 def open_to_others(home: Path, ignore: Path) -> list[str]:
     found = []
     for path in [home, *home.rglob("*")]:
-        mode = path.lstat().st_mode
         if path == ignore:
             continue
+        mode = path.lstat().st_mode
         if not stat.S_ISLNK(mode) and mode & 0o077:
             found.append(f"{path.relative_to(home)} {stat.filemode(mode)}")
     return found
@@ -25,8 +25,8 @@ def test_nothing_in_the_home_is_readable_by_others_after_a_job(
     tmp_path: Path, breast_cancer_csvs: dict[str, Path]
 ) -> None:
     home = tmp_path / "home"
-    home.mkdir(mode=0o755)  # a home someone made open, before the server's first start
-    home.chmod(0o755)
+    home.mkdir()
+    home.chmod(0o755)  # a home someone made open, before the server's first start
     server = RunningServer(home, free_port()).start()
     try:
         session = server.session()

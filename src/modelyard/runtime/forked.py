@@ -7,8 +7,8 @@ the job launcher, has them loaded already. A fork shares those pages and starts 
 
 The child keeps only the forking thread (the job's reporter thread is not copied, and the
 child never uses it); it gets fresh standard streams on its log, the environment it is
-given, a fresh interpreter's signal handling, and leaves with `os._exit`: none of the parent's exit
-handlers run twice.
+given, a fresh interpreter's signal handling, and leaves with `os._exit`: none of the
+parent's exit handlers run twice.
 """
 
 from __future__ import annotations
@@ -81,8 +81,9 @@ def _child(
         os.environ.clear()
         os.environ.update(env)
         output_to(log_path)
-        # New stream objects: the parent's may have been locked by another thread at the fork.
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives with the process
+        # New stream objects: the parent's may have been locked by another thread at the fork
+        # (they live as long as the process, hence no `with`).
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
         code = main(argv)
     except SystemExit as exc:
